@@ -1,0 +1,183 @@
+"""`glance COMMAND TASK ...`: parse arguments, call one engine function, print the result.
+
+User mistakes (GlanceError) become one red line on stderr and exit code 2; nothing else is caught.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import GlanceError
+
+os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
+def _task_names() -> list[str]:
+    from .tasks import names
+    return names()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="glance", description="glancekit: compact vision models — "
+                                "train, validate, predict, export and benchmark.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model on labelled data (writes runs/TASK/NAME)")
+    t.add_argument("task")
+    t.add_argument("--data", help="training data: class folders, CSV file,label, IDX pair, ...")
+    t.add_argument("--val-data", dest="val_data", help="separate validation set (default: split from --data)")
+    t.add_argument("--config", help="YAML file with any option below; flags override it")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch", type=int)
+    t.add_argument("--lr", help="learning rate, or 'auto' for the LR finder")
+    t.add_argument("--optimizer", choices=["adamw", "sgd"])
+    t.add_argument("--weight-decay", dest="weight_decay", type=float)
+    t.add_argument("--schedule", choices=["cosine", "plateau", "none"])
+    t.add_argument("--patience", type=int, help="early stopping patience in epochs (0 = off)")
+    t.add_argument("--no-augment", dest="augment", action="store_const", const=False)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--val-frac", dest="val_frac", type=float)
+    t.add_argument("--test-frac", dest="test_frac", type=float)
+    t.add_argument("--max-samples", dest="max_samples", type=int, help="use at most N training images")
+    t.add_argument("--workers", type=int)
+    t.add_argument("--name", help="run name (made unique under runs/TASK/)")
+    t.add_argument("--project", help="root folder of runs (default: runs)")
+    t.add_argument("--tag", dest="tags", action="append", help="tag the run (repeatable), e.g. valid_run")
+    t.add_argument("--logger", choices=["mlflow", "tensorboard"])
+    for flag in ("accelerator", "devices", "strategy", "precision"):
+        t.add_argument(f"--{flag}", help=f"passed to lightning.Trainer ({flag})")
+    t.add_argument("--num-nodes", dest="num_nodes", type=int, help="passed to lightning.Trainer")
+
+    v = sub.add_parser("val", help="metrics and report for a labelled set")
+    v.add_argument("task")
+    v.add_argument("--data", required=True)
+    v.add_argument("--weights")
+    v.add_argument("--split", default="all", choices=["all", "train", "val", "test"],
+                   help="evaluate only this part of the seeded split used by train (default: all)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--project", default="runs")
+    v.add_argument("--name")
+
+    pr = sub.add_parser("predict", help="predict images (files or folders)")
+    pr.add_argument("task")
+    pr.add_argument("paths", nargs="+")
+    pr.add_argument("--weights")
+    pr.add_argument("--out", help="write results to FILE.csv or FILE.json")
+    pr.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
+
+    e = sub.add_parser("export", help="export to ONNX or TorchScript and check it against torch")
+    e.add_argument("task")
+    e.add_argument("--weights")
+    e.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    e.add_argument("--out", help="output file (default: next to the weights)")
+    e.add_argument("--atol", type=float, default=1e-4, help="largest allowed difference from torch")
+
+    b = sub.add_parser("bench", help="accuracy on the held-out split + latency, size; writes bench.json")
+    b.add_argument("task")
+    b.add_argument("--weights")
+    b.add_argument("--data", help="labelled data (default: the task's set under the shared data root)")
+    b.add_argument("--split", default="test", choices=["all", "train", "val", "test"])
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--repeats", type=int, default=50)
+    b.add_argument("--out", default=None, help="bench.json path (default: runs/TASK/bench.json)")
+    b.add_argument("--update-card", action="store_true", help="write the results into the weights' card (TASK.json)")
+
+    r = sub.add_parser("runs", help="table of past runs")
+    r.add_argument("task", nargs="?")
+    r.add_argument("--tag")
+    r.add_argument("--project", default="runs")
+
+    s = sub.add_parser("ship", help="copy a run's best weights into the package with their card and ONNX")
+    s.add_argument("task")
+    s.add_argument("--weights", required=True)
+    s.add_argument("--data", help="data to benchmark the card on (default: the task's shared set)")
+    return p
+
+
+def _cmd_train(a: argparse.Namespace) -> None:
+    from .config import TrainConfig
+    from .engine.train import train
+    from .tasks import get
+    task = get(a.task)
+    overrides = {k: getattr(a, k) for k in ("data", "val_data", "epochs", "batch", "lr", "optimizer", "weight_decay",
+                                            "schedule", "patience", "augment", "seed", "val_frac", "test_frac",
+                                            "max_samples", "workers", "name", "project", "tags", "logger",
+                                            "accelerator", "devices", "strategy", "precision", "num_nodes")}
+    if overrides["devices"] is not None and str(overrides["devices"]).isdigit():
+        overrides["devices"] = int(overrides["devices"])
+    cfg = TrainConfig.resolve(task.train_defaults, a.config, overrides)
+    train(a.task, cfg)
+
+
+def _cmd_val(a: argparse.Namespace) -> None:
+    from .engine.evaluate import validate
+    from .output import print_metrics
+    from .tasks import get
+    out_dir, metrics = validate(get(a.task), a.weights, a.data, a.split, a.seed, a.project, a.name)
+    print_metrics(metrics, f"glance val {a.task}")
+    print(f"report: {out_dir / 'report.html'}")
+
+
+def _cmd_predict(a: argparse.Namespace) -> None:
+    from .data.images import list_images
+    from .engine.predict import Predictor
+    from .output import print_predictions, write_predictions
+    files = list_images(a.paths)
+    predictor = Predictor(a.task, a.weights, backend=a.backend)
+    preds = predictor.predict_files(files)
+    print_predictions(files, preds, a.task)
+    if a.out:
+        print(f"wrote {write_predictions(Path(a.out), files, preds)}")
+
+
+def _cmd_export(a: argparse.Namespace) -> None:
+    from .engine.export import export
+    from .tasks import get
+    path, diff = export(get(a.task), a.weights, a.format, a.out, a.atol)
+    print(f"exported {path} ({path.stat().st_size / 1024:.1f} KiB); max abs diff vs torch: {diff:.2e} "
+          f"(allowed {a.atol:g})")
+
+
+def _cmd_bench(a: argparse.Namespace) -> None:
+    from .engine.bench import bench
+    from .tasks import get
+    bench(get(a.task), a.weights, a.data, a.split, a.seed, a.repeats, a.out, a.update_card)
+
+
+def _cmd_runs(a: argparse.Namespace) -> None:
+    from .output import print_runs
+    from .runs.store import list_runs
+    if a.task:
+        from .tasks import get
+        get(a.task)
+    print_runs(list_runs(a.project, a.task, a.tag))
+
+
+def _cmd_ship(a: argparse.Namespace) -> None:
+    from .engine.bench import ship
+    from .tasks import get
+    ship(get(a.task), Path(a.weights), a.data)
+
+
+COMMANDS: dict[str, Any] = {"train": _cmd_train, "val": _cmd_val, "predict": _cmd_predict, "export": _cmd_export,
+                            "bench": _cmd_bench, "runs": _cmd_runs, "ship": _cmd_ship}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except GlanceError as e:
+        print(f"glance: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("glance: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Training configuration: one dataclass, filled from task defaults < YAML file < CLI flags.
+
+The resolved config is written into every run (config.yaml), so a run can be repeated exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import GlanceError
+
+
+@dataclass
+class TrainConfig:
+    data: str | None = None          # training data (any readable layout)
+    val_data: str | None = None      # optional separate validation set; else split from `data`
+    epochs: int = 20
+    batch: int = 64
+    lr: float | str = 1e-3           # a number, or "auto" for Lightning's LR finder
+    optimizer: str = "adamw"         # adamw | sgd
+    weight_decay: float = 1e-4
+    momentum: float = 0.9            # sgd only
+    schedule: str = "cosine"         # cosine | plateau | none
+    warmup_epochs: float = 1.0       # linear warm-up before cosine
+    patience: int = 0                # early stopping on the selection metric; 0 = off
+    augment: bool = True
+    seed: int = 0
+    val_frac: float | None = None    # None: the task's own split fractions
+    test_frac: float | None = None
+    workers: int = 0                 # DataLoader workers
+    name: str | None = None          # run name (made unique under runs/TASK/)
+    project: str = "runs"            # root folder of runs
+    tags: list[str] = field(default_factory=list)
+    logger: str | None = None        # mlflow | tensorboard (optional extras)
+    model: dict[str, Any] = field(default_factory=dict)  # kwargs for task.build_model
+    # Passed straight to lightning.Trainer: multi-GPU / multi-node runs need nothing else.
+    accelerator: str = "auto"
+    devices: str | int = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    limit_train_batches: float | int = 1.0
+    max_samples: int | None = None   # cap on training samples (quick experiments and tests)
+
+    @classmethod
+    def resolve(cls, task_defaults: dict[str, Any], config_file: str | Path | None,
+                overrides: dict[str, Any]) -> "TrainConfig":
+        """Merge task defaults, then the YAML file, then explicit CLI values (None = not given)."""
+        values: dict[str, Any] = dict(task_defaults)
+        if config_file:
+            path = Path(config_file)
+            if not path.is_file():
+                raise GlanceError(f"no such config file: {path}")
+            try:
+                loaded = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as e:
+                raise GlanceError(f"cannot parse config {path}: {str(e).splitlines()[0]}") from None
+            if not isinstance(loaded, dict):
+                raise GlanceError(f"config {path} must be a mapping of option: value")
+            values.update(loaded)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise GlanceError(f"unknown config option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        cfg = cls(**values)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise GlanceError("epochs must be at least 1")
+        if self.batch < 1:
+            raise GlanceError("batch must be at least 1")
+        if isinstance(self.lr, str) and self.lr != "auto":
+            try:
+                self.lr = float(self.lr)
+            except ValueError:
+                raise GlanceError(f"lr must be a number or 'auto', got '{self.lr}'") from None
+        if not isinstance(self.lr, str) and not self.lr > 0:
+            raise GlanceError("lr must be positive")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise GlanceError(f"optimizer must be adamw or sgd, got '{self.optimizer}'")
+        if self.schedule not in ("cosine", "plateau", "none"):
+            raise GlanceError(f"schedule must be cosine, plateau or none, got '{self.schedule}'")
+        if self.logger not in (None, "mlflow", "tensorboard"):
+            raise GlanceError(f"logger must be mlflow or tensorboard, got '{self.logger}'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,1 @@
+"""Data: image loading, dataset readers and the torch datasets built from them."""

@@ -1,0 +1,1 @@
+"""Shared machinery: train, evaluate, predict, export, bench. Nothing here names a task."""

@@ -1,0 +1,147 @@
+"""`glance bench`: accuracy on the held-out split, latency (torch eager vs onnxruntime, batch 1 and 64,
+median of repeated runs), parameters and file sizes → bench.json; `ship` puts a run's weights into the
+package with their ONNX export and their card (TASK.json).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..data.dataset import prepare
+from ..errors import GlanceError
+from ..output import print_metrics
+from ..runs.store import atomic_write_text
+from ..tasks import Task
+from .checkpoint import WEIGHTS_DIR, build_from_checkpoint, file_sha256, load_checkpoint, resolve_weights
+from .evaluate import evaluate_arrays, load_eval_samples, torch_infer
+from .export import export
+from .predict import onnx_session, onnx_source_sha
+
+
+def data_root() -> Path:
+    """Where the shared real data lives: $GLANCE_DATA, else the nearest ../shared/data upwards."""
+    env = os.environ.get("GLANCE_DATA")
+    if env:
+        return Path(env)
+    for base in [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parent]:
+        for cand in (base / "shared" / "data", base.parent / "shared" / "data"):
+            if cand.is_dir():
+                return cand
+    return Path("../shared/data")
+
+
+def default_data(task: Task) -> Path:
+    if not task.default_data:
+        raise GlanceError(f"task {task.name} has no default benchmark data; pass --data")
+    path = data_root() / task.default_data
+    if not path.exists():
+        raise GlanceError(f"benchmark data not found at {path}; pass --data or set GLANCE_DATA")
+    return path
+
+
+def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
+
+
+def bench(task: Task, weights: str | Path | None, data: str | Path | None, split: str = "test", seed: int = 0,
+          repeats: int = 50, out: str | Path | None = None, update_card: bool = False) -> dict[str, Any]:
+    wpath = resolve_weights(task, weights)
+    ckpt = load_checkpoint(wpath, task)
+    _, model = build_from_checkpoint(ckpt)
+    meta = ckpt["meta"]
+    data_path = Path(data) if data else default_data(task)
+    sp = meta.get("split", {}) if isinstance(meta.get("split"), dict) else {}
+    # Evaluate on exactly the part training held out: same seed and fractions as the run's split.
+    samples = load_eval_samples(task, data_path, split, int(sp.get("seed", seed)), sp.get("val_frac"), sp.get("test_frac"))
+    x, y = prepare(task, samples, "reading")
+    infer = torch_infer(model)
+    ev = evaluate_arrays(task, infer, x, y.numpy(), meta)
+
+    shape = (task.channels, *task.input_size)
+    x1 = np.ascontiguousarray(x[:1]) if len(x) else np.zeros((1, *shape), np.float32)
+    x64 = np.ascontiguousarray(np.resize(x, (64, *shape)).astype(np.float32))
+    latency: dict[str, float] = {}
+    with torch.inference_mode():
+        t1, t64 = torch.from_numpy(x1), torch.from_numpy(x64)
+        latency["torch_b1_ms"] = median_ms(lambda: model(t1), repeats)
+        latency["torch_b64_ms"] = median_ms(lambda: model(t64), max(5, repeats // 5))
+    onnx_path = wpath.with_suffix(".onnx")
+    tmpdir = None
+    if not (onnx_path.is_file() and onnx_source_sha(onnx_path) == file_sha256(wpath)):
+        tmpdir = tempfile.mkdtemp(prefix="glance-bench-")
+        onnx_path, _ = export(task, wpath, "onnx", Path(tmpdir) / "model.onnx")
+    try:
+        sess = onnx_session(onnx_path)
+        latency["onnx_b1_ms"] = median_ms(lambda: sess.run(None, {"input": x1}), repeats)
+        latency["onnx_b64_ms"] = median_ms(lambda: sess.run(None, {"input": x64}), max(5, repeats // 5))
+        onnx_out = np.concatenate([sess.run(None, {"input": x[i:i + 256]})[0] for i in range(0, len(x), 256)])
+        onnx_metrics = task.evaluate(onnx_out, y.numpy(), meta)
+        onnx_diff = float(np.abs(onnx_out - ev.outputs).max())
+        onnx_size = onnx_path.stat().st_size
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    result = {
+        "task": task.name, "weights": str(wpath), "data": str(data_path), "split": split, "images": len(samples),
+        "metrics": ev.metrics, "onnx_metrics": onnx_metrics, "onnx_max_abs_diff": onnx_diff,
+        "latency_ms": latency, "latency_note": f"median of {repeats} runs (batch 64: {max(5, repeats // 5)}), "
+                                               f"torch threads {torch.get_num_threads()}",
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "weights_bytes": wpath.stat().st_size, "onnx_bytes": onnx_size,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus, {platform.processor() or platform.platform()}",
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+    }
+    out_path = Path(out) if out else Path("runs") / task.name / "bench.json"
+    atomic_write_text(out_path, json.dumps(result, indent=2))
+    print_metrics({**ev.metrics, **{f"latency {k}": v for k, v in latency.items()}, "params": result["params"],
+                   "weights KiB": round(result["weights_bytes"] / 1024, 1), "onnx KiB": round(onnx_size / 1024, 1),
+                   "onnx max abs diff": onnx_diff},
+                  f"glance bench {task.name}: {data_path} ({split}, {len(samples)} images)")
+    print(f"wrote {out_path}")
+    if update_card:
+        write_card(task, wpath, {"bench": result})
+    return result
+
+
+def write_card(task: Task, wpath: Path, extra: dict[str, Any]) -> Path:
+    """TASK.json beside the weights: what it was trained on, its thresholds, its measured metrics."""
+    card_path = wpath.with_suffix(".json")
+    card: dict[str, Any] = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    meta = load_checkpoint(wpath, task)["meta"]
+    card.update({"task": task.name, "labels": list(task.labels),
+                 "input": {"channels": task.channels, "height": task.input_size[0], "width": task.input_size[1],
+                           "preprocess": (task.preprocess.__doc__ or "").strip().splitlines()[0]},
+                 "trained_on": {"data": meta.get("data"), "split": meta.get("split")},
+                 "train_time_s": meta.get("train_time_s"), "best_epoch": meta.get("epoch"),
+                 "calibration": {k: meta[k] for k in ("threshold", "threshold_rule") if k in meta},
+                 "weights_sha256": file_sha256(wpath)})
+    card.update(extra)
+    atomic_write_text(card_path, json.dumps(card, indent=2, default=str))
+    return card_path
+
+
+def ship(task: Task, weights: Path, data: str | Path | None) -> None:
+    """Copy weights into glancekit/weights/TASK.pt, export TASK.onnx, bench and write TASK.json."""
+    load_checkpoint(weights, task)
+    target = WEIGHTS_DIR / f"{task.name}.pt"
+    shutil.copyfile(weights, target)
+    export(task, target, "onnx")
+    bench(task, target, data, update_card=True, out=WEIGHTS_DIR.parent.parent / "runs" / task.name / "bench.json")
+    print(f"shipped {target} (+ .onnx, .json)")

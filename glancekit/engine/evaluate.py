@@ -1,0 +1,103 @@
+"""Evaluate a model on a labelled set: metrics, pictures, report.html. Used by `val` and after `train`."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.dataset import prepare
+from ..data.readers import Samples, read_dataset, split_indices
+from ..errors import GlanceError
+from ..runs import report as rp
+from ..runs.store import atomic_write_text, new_run_dir
+from ..tasks import Task
+
+Infer = Callable[[np.ndarray], np.ndarray]
+
+
+def torch_infer(model: nn.Module, batch: int = 256) -> Infer:
+    """Batch-wise, gradient-free forward pass over a numpy array of preprocessed inputs."""
+    model.eval()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        outs = []
+        with torch.inference_mode():
+            for i in range(0, len(x), batch):
+                outs.append(model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch]))).float().numpy())
+        return np.concatenate(outs) if outs else np.zeros((0,))
+    return run
+
+
+def split_samples(task: Task, samples: Samples, seed: int, val_frac: float | None = None,
+                  test_frac: float | None = None) -> dict[str, Samples]:
+    """train/val/test parts of one data set, reproducible from the seed and the fractions."""
+    vf = task.val_frac if val_frac is None else val_frac
+    tf = task.test_frac if test_frac is None else test_frac
+    parts = split_indices(samples.targets, vf, tf, seed, task.strata(samples.targets))
+    return {k: samples.subset(v) for k, v in parts.items()}
+
+
+def load_eval_samples(task: Task, data: str | Path, split: str = "all", seed: int = 0,
+                      val_frac: float | None = None, test_frac: float | None = None) -> Samples:
+    samples = read_dataset(data, task)
+    if split == "all":
+        return samples
+    if split not in ("train", "val", "test"):
+        raise GlanceError(f"split must be all, train, val or test, got '{split}'")
+    part = split_samples(task, samples, seed, val_frac, test_frac)[split]
+    if len(part) == 0:
+        raise GlanceError(f"the {split} split of {data} is empty")
+    return part
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    outputs: np.ndarray
+    targets: np.ndarray
+    inputs: np.ndarray
+
+
+def evaluate_arrays(task: Task, infer: Infer, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> Evaluation:
+    outputs = infer(x)
+    metrics = dict(task.evaluate(outputs, y, meta))
+    metrics.update(task.extra_metrics(outputs, y, infer, meta))
+    return Evaluation(metrics, outputs, y, x)
+
+
+def write_val_report(task: Task, ev: Evaluation, ids: list[str], meta: dict[str, Any], out_dir: Path,
+                     infer: Infer, title: str, extra_sections: list[tuple[str, list]] | None = None) -> Path:
+    """metrics.json + the task's pictures + report.html in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "val_metrics.json", json.dumps(ev.metrics, indent=2))
+    sections: list[tuple[str, list]] = list(extra_sections or [])
+    sections.append(("Validation metrics", [ev.metrics]))
+    sections += task.report(ev.outputs, ev.targets, ev.inputs, ids, meta, out_dir, infer=infer)
+    return rp.write_report(out_dir / "report.html", title, sections)
+
+
+def validate(task: Task, weights: str | Path | None, data: str | Path, split: str = "all", seed: int = 0,
+             project: str = "runs", name: str | None = None) -> tuple[Path, dict[str, float]]:
+    """`glance val`: metrics and report for a labelled set, in a new runs/TASK/val* folder."""
+    from .checkpoint import build_from_checkpoint, load_checkpoint, resolve_weights
+    path = resolve_weights(task, weights)
+    ckpt = load_checkpoint(path, task)
+    _, model = build_from_checkpoint(ckpt)
+    samples = load_eval_samples(task, data, split, seed)
+    x, y = prepare(task, samples, "reading")
+    infer = torch_infer(model)
+    ev = evaluate_arrays(task, infer, x, y.numpy(), ckpt["meta"])
+    out_dir = new_run_dir(project, task.name, name or "val")
+    atomic_write_text(out_dir / "run.json", json.dumps({
+        "task": task.name, "kind": "val", "status": "done", "weights": str(path), "data": str(data),
+        "split": split, "select_metric": task.select_metric,
+        "best": ev.metrics.get(task.select_metric.removeprefix("val_")), "tags": ["val"],
+        "started": __import__("time").time()}, indent=2))
+    write_val_report(task, ev, samples.ids, ckpt["meta"], out_dir, infer,
+                     f"glance val {task.name}: {data} ({split}, {len(samples)} images)")
+    return out_dir, ev.metrics

@@ -1,0 +1,88 @@
+"""TaskModule: the one LightningModule, for every task.
+
+It owns the model, the optimiser and the schedule; the task supplies augmentation, loss and metrics.
+Data stays outside (Lightning's separation): the trainer hands it DataLoaders.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from ..config import TrainConfig
+from ..tasks import Task
+
+
+class TaskModule(L.LightningModule):
+    def __init__(self, task: Task, cfg: TrainConfig, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.task = task
+        self.cfg = cfg
+        self.model_kwargs = dict(cfg.model)
+        self.model = task.build_model(**self.model_kwargs)
+        self.lr = float(cfg.lr) if cfg.lr != "auto" else 1e-3  # Lightning's LR finder sets .lr
+        self.steps_per_epoch = max(1, steps_per_epoch)
+        self._val_out: list[torch.Tensor] = []
+        self._val_tgt: list[torch.Tensor] = []
+        self.last_val: tuple[np.ndarray, np.ndarray] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        if self.cfg.augment:
+            x, y = self.task.augment(x, y)
+        loss = self.task.loss(self.model(x), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        out = self.model(x)
+        self.log("val_loss", self.task.loss(out, y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self._val_out.append(out.detach().float().cpu())
+        self._val_tgt.append(y.detach().cpu())
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_out:
+            return
+        out = torch.cat(self._val_out).numpy()
+        tgt = torch.cat(self._val_tgt).numpy()
+        self._val_out.clear()
+        self._val_tgt.clear()
+        self.last_val = (out, tgt)
+        for k, v in self.task.evaluate(out, tgt).items():
+            self.log(f"val_{k}", float(v), prog_bar=k in ("acc", "accuracy"))
+
+    def configure_optimizers(self) -> Any:
+        cfg = self.cfg
+        # No weight decay on norms and biases: decaying them only hurts small nets.
+        decay = [p for n, p in self.model.named_parameters() if p.ndim > 1]
+        no_decay = [p for n, p in self.model.named_parameters() if p.ndim <= 1]
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if cfg.optimizer == "sgd":
+            opt = torch.optim.SGD(groups, lr=self.lr, momentum=cfg.momentum, nesterov=True)
+        else:
+            opt = torch.optim.AdamW(groups, lr=self.lr)
+        if cfg.schedule == "cosine":
+            total = cfg.epochs * self.steps_per_epoch
+            warm = int(cfg.warmup_epochs * self.steps_per_epoch)
+
+            def factor(step: int) -> float:
+                if step < warm:
+                    return (step + 1) / warm
+                t = (step - warm) / max(1, total - warm)
+                return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        if cfg.schedule == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=self.task.select_mode, factor=0.3,
+                                                               patience=max(1, cfg.epochs // 10))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": self.task.select_metric,
+                                                       "interval": "epoch"}}
+        return opt

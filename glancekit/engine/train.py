@@ -1,0 +1,256 @@
+"""`glance train`: data → split → Lightning fit → best/last weights, calibration, report.
+
+Everything lands in a fresh runs/TASK/NAME folder. run.json says `running` until the end, then `done`,
+`interrupted` (Ctrl-C: last.pt and best.pt so far are kept) or `failed`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback, EarlyStopping, RichProgressBar
+from torch.utils.data import DataLoader
+
+from ..config import TrainConfig
+from ..data.dataset import prepare, tensor_dataset
+from ..data.readers import Samples, read_dataset
+from ..errors import GlanceError
+from ..progress import console
+from ..runs import report as rp
+from ..runs.store import atomic_write_text, new_run_dir, write_run_json
+from ..tasks import Task, get
+from .checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint
+from .evaluate import Evaluation, evaluate_arrays, split_samples, torch_infer, write_val_report
+from .module import TaskModule
+
+
+class RunRecorder(Callback):
+    """Per epoch: a row of metrics.csv, last.pt, and best.pt when the selection metric improves."""
+
+    def __init__(self, run_dir: Path, task: Task, cfg: TrainConfig, base_meta: dict[str, Any]) -> None:
+        self.run_dir, self.task, self.cfg, self.base_meta = run_dir, task, cfg, base_meta
+        self.history: list[dict[str, float]] = []
+        self.best: float | None = None
+        self.best_epoch = -1
+        self._t0 = time.time()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t0 = time.time()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        row: dict[str, float] = {"epoch": trainer.current_epoch + 1}
+        for k, v in sorted(trainer.callback_metrics.items()):
+            row[k] = float(v)
+        row["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
+        row["epoch_time_s"] = round(time.time() - self._t0, 2)
+        self.history.append(row)
+        self._write_csv()
+        assert isinstance(pl_module, TaskModule)
+        key = self.task.select_metric
+        value = row.get(key)
+        meta = {**self.base_meta, "epoch": row["epoch"], "select_metric": key, "metrics": row}
+        weights = self.run_dir / "weights"
+        save_checkpoint(weights / "last.pt", self.task, pl_module.model, pl_module.model_kwargs, meta)
+        if value is not None and not math.isnan(value) and (
+                self.best is None or (value > self.best if self.task.select_mode == "max" else value < self.best)):
+            self.best, self.best_epoch = value, int(row["epoch"])
+            save_checkpoint(weights / "best.pt", self.task, pl_module.model, pl_module.model_kwargs,
+                            {**meta, "best": value})
+            write_run_json(self.run_dir, best=value, best_epoch=self.best_epoch)
+        if not sys.stderr.isatty():  # no live bar: one line per epoch instead
+            shown = {k: v for k, v in row.items() if k in ("train_loss", "val_loss", key, "lr")}
+            console.print(f"epoch {int(row['epoch'])}/{self.cfg.epochs} " +
+                          " ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+
+    def _write_csv(self) -> None:
+        cols: list[str] = []
+        for r in self.history:
+            cols += [k for k in r if k not in cols]
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols)
+        w.writeheader()
+        w.writerows(self.history)
+        atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
+
+
+def _loggers(cfg: TrainConfig, run_dir: Path) -> list[Any]:
+    if cfg.logger is None:
+        return []
+    try:
+        if cfg.logger == "tensorboard":
+            from lightning.pytorch.loggers import TensorBoardLogger
+            return [TensorBoardLogger(str(run_dir), name="tensorboard")]
+        from lightning.pytorch.loggers import MLFlowLogger
+        return [MLFlowLogger(experiment_name=f"glancekit-{run_dir.parent.name}", run_name=run_dir.name)]
+    except (ImportError, ModuleNotFoundError) as e:
+        raise GlanceError(f"--logger {cfg.logger} needs its package installed ({e})") from None
+
+
+def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any]]:
+    if not cfg.data:
+        raise GlanceError("no training data: pass --data PATH (or data: in the config file)")
+    samples = read_dataset(cfg.data, task)
+    if cfg.val_data:
+        train_s, val_s = samples, read_dataset(cfg.val_data, task)
+        split_info: dict[str, Any] = {"val_data": cfg.val_data}
+    else:
+        parts = split_samples(task, samples, cfg.seed, cfg.val_frac, cfg.test_frac)
+        train_s, val_s = parts["train"], parts["val"]
+        split_info = {"seed": cfg.seed, "val_frac": cfg.val_frac if cfg.val_frac is not None else task.val_frac,
+                      "test_frac": cfg.test_frac if cfg.test_frac is not None else task.test_frac,
+                      "sizes": {k: len(v) for k, v in parts.items()}}
+    if cfg.max_samples and len(train_s) > cfg.max_samples:
+        pick = np.random.default_rng(cfg.seed).choice(len(train_s), cfg.max_samples, replace=False)
+        train_s = train_s.subset(np.sort(pick))
+    if len(train_s) == 0 or len(val_s) == 0:
+        raise GlanceError(f"{cfg.data} has too few images to split into train ({len(train_s)}) and "
+                          f"validation ({len(val_s)}); add images or pass --val-data")
+    return train_s, val_s, split_info
+
+
+def _label_counts(task: Task, parts: dict[str, Samples]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for name, s in parts.items():
+        c: dict[str, int] = {}
+        for t in s.targets:
+            key = task.target_str(t)
+            c[key] = c.get(key, 0) + 1
+        counts[name] = dict(sorted(c.items()))
+    return counts
+
+
+def _quiet_lightning() -> None:
+    """Keep the console for our own lines: Lightning's banners and tips say nothing about the run."""
+    import logging
+    import warnings
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module=r"lightning.*")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+
+
+def train(task_name: str, cfg: TrainConfig) -> Path:
+    """Train `task_name` as `cfg` says; return the run folder."""
+    _quiet_lightning()
+    task = get(task_name)
+    train_s, val_s, split_info = _data(task, cfg)
+    run_dir = new_run_dir(cfg.project, task.name, cfg.name)
+    started = time.time()
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump({"task": task.name, **cfg.to_dict()}, sort_keys=False))
+    write_run_json(run_dir, task=task.name, kind="train", status="running", tags=cfg.tags, started=started,
+                   select_metric=task.select_metric, data=cfg.data, split=split_info)
+    console.print(f"[bold]glance train {task.name}[/] → {run_dir}  (train {len(train_s)}, val {len(val_s)})")
+    try:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        x_tr, y_tr = prepare(task, train_s, "train")
+        x_va, y_va = prepare(task, val_s, "val")
+        gen = torch.Generator().manual_seed(cfg.seed)
+        train_dl = DataLoader(tensor_dataset(x_tr, y_tr), batch_size=cfg.batch, shuffle=True, generator=gen,
+                              num_workers=cfg.workers, drop_last=len(x_tr) > cfg.batch)
+        val_dl = DataLoader(tensor_dataset(x_va, y_va), batch_size=max(cfg.batch, 256), num_workers=cfg.workers)
+        module = TaskModule(task, cfg, len(train_dl))
+        base_meta = {"data": cfg.data, "split": split_info, "input_size": list(task.input_size)}
+        recorder = RunRecorder(run_dir, task, cfg, base_meta)
+        callbacks: list[Callback] = [recorder]
+        if cfg.patience > 0:
+            callbacks.append(EarlyStopping(task.select_metric, patience=cfg.patience, mode=task.select_mode))
+        if sys.stderr.isatty():
+            callbacks.append(RichProgressBar())
+        trainer = L.Trainer(
+            max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+            num_nodes=cfg.num_nodes, precision=cfg.precision, logger=_loggers(cfg, run_dir) or False,
+            callbacks=callbacks, enable_checkpointing=False, enable_progress_bar=sys.stderr.isatty(),
+            enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(run_dir),
+            limit_train_batches=cfg.limit_train_batches, log_every_n_steps=10)
+        _write_data_pictures(task, train_s, val_s, x_tr, y_tr, run_dir)
+        if cfg.lr == "auto":
+            _find_lr(trainer, module, train_dl, val_dl, run_dir)
+        trainer.fit(module, train_dl, val_dl)
+        if trainer.interrupted:
+            raise KeyboardInterrupt
+    except (KeyboardInterrupt, SystemExit):
+        write_run_json(run_dir, status="interrupted", duration_s=round(time.time() - started, 1))
+        console.print(f"[yellow]interrupted[/]: kept what was saved in {run_dir}")
+        raise
+    except BaseException as e:
+        write_run_json(run_dir, status="failed", error=f"{e.__class__.__name__}: {e}",
+                       duration_s=round(time.time() - started, 1))
+        raise
+    train_time = time.time() - started
+    if not (run_dir / "weights" / "best.pt").exists():
+        write_run_json(run_dir, status="failed", error="no epoch produced a usable selection metric")
+        raise GlanceError(f"training produced no usable {task.select_metric}; see {run_dir / 'metrics.csv'}")
+    _finish(task, run_dir, x_va, y_va.numpy(), val_s.ids, recorder, train_time, cfg, len(train_s))
+    write_run_json(run_dir, status="done", duration_s=round(time.time() - started, 1),
+                   train_time_s=round(train_time, 1))
+    return run_dir
+
+
+def _find_lr(trainer: L.Trainer, module: TaskModule, train_dl: DataLoader, val_dl: DataLoader, run_dir: Path) -> None:
+    from lightning.pytorch.tuner import Tuner
+    finder = Tuner(trainer).lr_find(module, train_dataloaders=train_dl, val_dataloaders=val_dl,
+                                    min_lr=1e-5, max_lr=1.0, num_training=min(100, 2 * len(train_dl)), update_attr=False)
+    suggestion = finder.suggestion() if finder is not None else None
+    if suggestion is None or not np.isfinite(suggestion):
+        raise GlanceError("the LR finder found no usable learning rate; pass --lr explicitly")
+    module.lr = float(suggestion)
+    fig = finder.plot(suggest=True)
+    fig.savefig(run_dir / "lr_find.png", dpi=100)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    write_run_json(run_dir, lr_found=module.lr)
+    console.print(f"LR finder suggests lr={module.lr:.3g}")
+
+
+def _write_data_pictures(task: Task, train_s: Samples, val_s: Samples, x_tr: np.ndarray, y_tr: torch.Tensor,
+                         run_dir: Path) -> None:
+    from ..tasks.base import display_image
+    rp.plot_label_distribution(_label_counts(task, {"train": train_s, "val": val_s}), run_dir / "labels.png")
+    idx = np.random.default_rng(0).choice(len(x_tr), min(32, len(x_tr)), replace=False)
+    xb, yb = torch.from_numpy(x_tr[idx]), y_tr[idx]
+    xa, ya = task.augment(xb.clone(), yb.clone())
+    rp.image_grid([display_image(a) for a in xb.numpy()], [task.target_str(t) for t in yb.tolist()],
+                  run_dir / "train_samples.png")
+    rp.image_grid([display_image(a) for a in xa.numpy()],
+                  [task.target_str(t) if int(np.asarray(t).ravel()[0]) >= 0 else "outlier" for t in ya.tolist()],
+                  run_dir / "train_augmented.png")
+
+
+def _finish(task: Task, run_dir: Path, x_va: np.ndarray, y_va: np.ndarray, val_ids: list[str],
+            recorder: RunRecorder, train_time: float, cfg: TrainConfig, n_train: int) -> Evaluation:
+    """Reload the best epoch, calibrate on validation, store it with the weights, write the report."""
+    best_path = run_dir / "weights" / "best.pt"
+    ckpt = load_checkpoint(best_path, task)
+    _, model = build_from_checkpoint(ckpt)
+    infer = torch_infer(model)
+    outputs = infer(x_va)
+    meta = {**ckpt["meta"], **task.calibrate(outputs, y_va), "train_time_s": round(train_time, 1)}
+    save_checkpoint(best_path, task, model, ckpt["model_kwargs"], meta)
+    ev = evaluate_arrays(task, infer, x_va, y_va, meta)
+    atomic_write_text(run_dir / "calibration.json", json.dumps(task.calibrate(outputs, y_va), indent=2))
+    curves = rp.plot_curves(recorder.history, run_dir / "curves.png")
+    summary = {"task": task.name, "best epoch": recorder.best_epoch, task.select_metric: recorder.best,
+               "epochs run": len(recorder.history), "train time (s)": round(train_time, 1),
+               "train / val images": f"{n_train} / {len(x_va)}"}
+    pictures = [p for p in (run_dir / "labels.png", run_dir / "train_samples.png",
+                            run_dir / "train_augmented.png", run_dir / "lr_find.png") if p.exists()]
+    write_val_report(task, ev, val_ids, meta, run_dir, infer, f"glance train {task.name}: {run_dir.name}",
+                     extra_sections=[("Run", [summary, rp.html_table([{"option": k, "value": str(v)}
+                                                                         for k, v in cfg.to_dict().items()])]),
+                                     ("Training curves", [curves]),
+                                     ("Data: label distribution, training samples, augmented samples", pictures)])
+    console.print(f"best {task.select_metric}={recorder.best:.4f} at epoch {recorder.best_epoch}; "
+                  f"report: {run_dir / 'report.html'}")
+    return ev

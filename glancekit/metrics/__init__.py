@@ -1,0 +1,7 @@
+"""Metrics in plain numpy, one hand-checked function each; tasks pick the ones they report."""
+from .classification import (accuracy, classification_report, confusion_matrix, per_class_prf,
+                             top_k_accuracy)
+from .verification import det_curve, eer, roc_auc, roc_curve
+
+__all__ = ["accuracy", "classification_report", "confusion_matrix", "per_class_prf", "top_k_accuracy",
+           "roc_curve", "roc_auc", "det_curve", "eer"]

@@ -1,0 +1,74 @@
+"""Printing and writing results: one place for tables, CSV and JSON, for every task."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import GlanceError
+from .runs.store import RunInfo, atomic_write_text
+from .tasks import Prediction
+
+stdout = Console(highlight=False)
+
+
+def prediction_rows(files: Sequence[Path], preds: Sequence[Prediction]) -> list[dict[str, Any]]:
+    return [{"path": str(f), "prediction": p.label, "confidence": round(p.confidence, 4), **p.columns()}
+            for f, p in zip(files, preds)]
+
+
+def print_predictions(files: Sequence[Path], preds: Sequence[Prediction], title: str) -> None:
+    rows = prediction_rows(files, preds)
+    table = Table(title=title)
+    for col in rows[0] if rows else ["path", "prediction", "confidence"]:
+        table.add_column(col, justify="right" if col == "confidence" else "left")
+    for r in rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()))
+    stdout.print(table)
+
+
+def write_predictions(out: Path, files: Sequence[Path], preds: Sequence[Prediction]) -> Path:
+    """CSV (path,prediction,confidence,+task columns) or JSON (full prediction objects)."""
+    if out.suffix.lower() == ".json":
+        data = [{"path": str(f), **p.to_dict()} for f, p in zip(files, preds)]
+        atomic_write_text(out, json.dumps(data, indent=2))
+    elif out.suffix.lower() == ".csv":
+        rows = prediction_rows(files, preds)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["path", "prediction", "confidence"])
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_text(out, buf.getvalue())
+    else:
+        raise GlanceError(f"--out must end in .csv or .json, got {out.name}")
+    return out
+
+
+def print_metrics(metrics: dict[str, Any], title: str) -> None:
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in metrics.items():
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    stdout.print(table)
+
+
+def print_runs(runs: list[RunInfo]) -> None:
+    if not runs:
+        stdout.print("no runs yet (train one with `glance train TASK --data PATH`)")
+        return
+    table = Table(title="runs")
+    for col in ("name", "task", "status", "tags", "date", "best metric", "duration", "path"):
+        table.add_column(col)
+    for r in runs:
+        best = f"{r.metric}={r.best:.4f}" if r.best is not None and r.metric else "-"
+        dur = f"{r.duration_s:.0f}s" if r.duration_s is not None else "-"
+        date = dt.datetime.fromtimestamp(r.started).strftime("%Y-%m-%d %H:%M") if r.started else "-"
+        table.add_row(r.name, r.task, r.status, ",".join(r.tags), date, best, dur, str(r.path))
+    stdout.print(table)

@@ -1,0 +1,209 @@
+"""What a task is: everything specific to one problem, read by the shared machinery.
+
+The engine (train, val, predict, export, serve, bench) never names a task. It calls the hooks below:
+
+    image ─► preprocess ─► model ─► decode ─► Prediction
+    reader ─► parse_target ─► augment ─► model ─► loss / evaluate ─► calibrate ─► report
+
+`ClassificationTask` fills in the hooks for "one label per image" problems; tasks override only what
+differs (digits: MNIST-style preprocessing and a not-a-digit threshold).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.readers import Reader
+from ..errors import GlanceError
+
+Infer = Callable[[np.ndarray], np.ndarray]  # batch of preprocessed arrays → raw model outputs
+
+
+@dataclass
+class Prediction:
+    """The common part of every task's answer: a printable label and a confidence in [0, 1]."""
+
+    label: str
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def columns(self) -> dict[str, Any]:
+        """Task-specific extra columns for CSV/table output (beyond path, prediction, confidence)."""
+        return {}
+
+
+@dataclass
+class ClassPrediction(Prediction):
+    """A class label, its index (-1 when rejected) and the top classes with their probabilities."""
+
+    index: int = -1
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+    def columns(self) -> dict[str, Any]:
+        return {"top": " ".join(f"{n}:{p:.3f}" for n, p in self.top)}
+
+
+class Task:
+    """Base class: declare the problem; the engine does the rest. See module docstring."""
+
+    name: ClassVar[str]
+    labels: ClassVar[tuple[str, ...]] = ()
+    input_size: ClassVar[tuple[int, int]]  # (height, width) the model sees
+    channels: ClassVar[int] = 1
+    select_metric: ClassVar[str] = "val_loss"  # logged metric that picks the best epoch
+    select_mode: ClassVar[str] = "min"
+    default_data: ClassVar[str | None] = None  # folder under the shared data root used by bench
+    # Training defaults for this task; a YAML config and CLI flags override them.
+    train_defaults: ClassVar[dict[str, Any]] = {}
+    # Split used when training is given one data set: fractions held out for val and test.
+    val_frac: ClassVar[float] = 0.1
+    test_frac: ClassVar[float] = 0.1
+
+    # ---- data -------------------------------------------------------------------------------
+    def readers(self) -> list[Reader]:
+        """Task-specific readers tried before the generic IDX / CSV / class-folder ones."""
+        return []
+
+    def parse_target(self, raw: dict[str, str], where: str = "") -> Any:
+        raise NotImplementedError
+
+    def collate_targets(self, targets: list[Any]) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(targets))
+
+    def strata(self, targets: list[Any]) -> list[Any] | None:
+        """Groups to stratify the split by (class labels), or None for a plain random split."""
+        return None
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """uint8 HxW or HxWx3 image → float32 CxHxW array the model takes."""
+        raise NotImplementedError
+
+    def augment(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random training-time changes of a preprocessed batch (and its targets). Default: none."""
+        return x, y
+
+    # ---- model ------------------------------------------------------------------------------
+    def build_model(self, **kwargs: Any) -> nn.Module:
+        raise NotImplementedError
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ---- evaluation -------------------------------------------------------------------------
+    def evaluate(self, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any] | None = None
+                 ) -> dict[str, float]:
+        """Metrics of raw model outputs against targets (names without the val_ prefix)."""
+        raise NotImplementedError
+
+    def calibrate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+        """Values fitted on validation and shipped with the weights (thresholds). Default: none."""
+        return {}
+
+    def decode(self, outputs: np.ndarray, meta: dict[str, Any]) -> list[Prediction]:
+        """Raw outputs of a batch → one Prediction each, using calibrated values in `meta`."""
+        raise NotImplementedError
+
+    def extra_metrics(self, outputs: np.ndarray, targets: np.ndarray, infer: Infer,
+                      meta: dict[str, Any]) -> dict[str, float]:
+        """Metrics that need more than the outputs (e.g. rejection of generated non-examples);
+        `infer` maps a batch of preprocessed arrays to raw outputs. Default: none."""
+        return {}
+
+    def report(self, outputs: np.ndarray, targets: np.ndarray, images: np.ndarray, ids: list[str],
+               meta: dict[str, Any], out_dir: Path, infer: Infer | None = None) -> list[tuple[str, list]]:
+        """Pictures and tables for report.html, as (heading, items) sections. Default: none."""
+        return []
+
+    def target_str(self, target: Any) -> str:
+        return str(target)
+
+
+class ClassificationTask(Task):
+    """One label per image: cross-entropy, accuracy/P/R/F1/confusion, softmax decoding."""
+
+    select_metric = "val_accuracy"
+    select_mode = "max"
+
+    def parse_target(self, raw: dict[str, str], where: str = "") -> int:
+        value = raw.get("label", "")
+        if value in self.labels:
+            return self.labels.index(value)
+        raise GlanceError(f"{where}: unknown label '{value}' for task {self.name}; "
+                          f"expected one of: {', '.join(self.labels)}")
+
+    def collate_targets(self, targets: list[Any]) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(targets, dtype=np.int64))
+
+    def strata(self, targets: list[Any]) -> list[Any] | None:
+        return list(targets)
+
+    def target_str(self, target: Any) -> str:
+        return self.labels[int(target)]
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(outputs, targets, label_smoothing=0.05)
+
+    def evaluate(self, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any] | None = None
+                 ) -> dict[str, float]:
+        from ..metrics import classification_report
+        pred = outputs.argmax(1)
+        return classification_report(targets, pred, len(self.labels), scores=outputs)
+
+    def decode(self, outputs: np.ndarray, meta: dict[str, Any]) -> list[Prediction]:
+        probs = softmax(outputs)
+        preds: list[Prediction] = []
+        for p in probs:
+            order = np.argsort(-p)[:3]
+            top = [(self.labels[i], float(p[i])) for i in order]
+            preds.append(ClassPrediction(self.labels[order[0]], float(p[order[0]]), int(order[0]), top))
+        return preds
+
+    def report(self, outputs: np.ndarray, targets: np.ndarray, images: np.ndarray, ids: list[str],
+               meta: dict[str, Any], out_dir: Path, infer: Infer | None = None) -> list[tuple[str, list]]:
+        from ..metrics import confusion_matrix, per_class_prf
+        from ..runs import report as rp
+        n = len(self.labels)
+        pred = outputs.argmax(1)
+        probs = softmax(outputs)
+        cm = confusion_matrix(targets, pred, n)
+        prf = per_class_prf(targets, pred, n)
+        # Worst errors first: wrong predictions by descending confidence, then least confident rights.
+        conf = probs.max(1)
+        wrong = np.where(pred != targets)[0]
+        right = np.where(pred == targets)[0]
+        order = np.concatenate([wrong[np.argsort(-conf[wrong])], right[np.argsort(conf[right])]])[:64]
+        grid = rp.image_grid(
+            [display_image(images[i]) for i in order],
+            [f"{self.labels[pred[i]]} {conf[i]:.2f} (true {self.labels[targets[i]]})" for i in order],
+            out_dir / "val_predictions.png",
+            colors=["red" if pred[i] != targets[i] else "green" for i in order])
+        rows = [{"class": self.labels[i], "precision": prf["precision"][i], "recall": prf["recall"][i],
+                 "f1": prf["f1"][i], "support": int(prf["support"][i])} for i in range(n)]
+        return [
+            ("Confusion matrix (validation)", [rp.plot_confusion(cm, list(self.labels), out_dir / "confusion.png")]),
+            ("Per-class precision / recall / F1 (validation)",
+             [rp.plot_prf_table(prf, list(self.labels), out_dir / "per_class.png"), rp.html_table(rows)]),
+            ("Validation predictions, worst errors first", [grid]),
+        ]
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def display_image(chw: np.ndarray) -> np.ndarray:
+    """A preprocessed CxHxW array back to something image_grid can show."""
+    arr = np.asarray(chw, dtype=np.float32)
+    arr = arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0)
+    lo, hi = float(arr.min()), float(arr.max())
+    return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
