@@ -5,6 +5,7 @@ import csv
 import datetime as dt
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,7 +16,8 @@ from .errors import GlanceError
 from .runs.store import RunInfo, atomic_write_text
 from .tasks import Prediction
 
-stdout = Console(highlight=False)
+# A pipe or a log file has no width: give tables room so paths are not cut off.
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def prediction_rows(files: Sequence[Path], preds: Sequence[Prediction]) -> list[dict[str, Any]]:

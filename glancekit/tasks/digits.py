@@ -123,7 +123,7 @@ class DigitsTask(ClassificationTask):
     default_data = "mnist"
     val_frac = 0.1
     test_frac = 0.125
-    train_defaults = {"epochs": 40, "batch": 128, "lr": 3e-3, "optimizer": "adamw", "schedule": "cosine",
+    train_defaults = {"epochs": 30, "batch": 128, "lr": 3e-3, "optimizer": "adamw", "schedule": "cosine",
                       "weight_decay": 5e-4}
     outlier_frac = 0.06
     trusted_percentile = 5.0

@@ -1,0 +1,132 @@
+"""Train → runs folder → val / export / bench / predict, on a tiny run the tests train themselves."""
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import glancekit
+from glancekit.config import TrainConfig
+from glancekit.engine.checkpoint import load_checkpoint
+from glancekit.engine.export import export
+from glancekit.errors import GlanceError
+from glancekit.runs.store import list_runs, new_run_dir
+from glancekit.tasks import get
+
+from .conftest import render_digit
+
+
+def test_run_folder_holds_everything(tiny_run: Path):
+    for name in ("config.yaml", "metrics.csv", "run.json", "report.html", "curves.png", "confusion.png",
+                 "per_class.png", "labels.png", "train_samples.png", "val_predictions.png", "non_digits.png",
+                 "weights/best.pt", "weights/last.pt"):
+        assert (tiny_run / name).is_file(), name
+    run = json.loads((tiny_run / "run.json").read_text())
+    assert run["status"] == "done" and run["tags"] == ["test_run"] and run["best"] is not None
+    rows = list(csv.DictReader(open(tiny_run / "metrics.csv")))
+    assert [int(float(r["epoch"])) for r in rows] == list(range(1, 11))
+    assert {"train_loss", "val_loss", "val_accuracy", "val_weighted_f1", "lr"} <= set(rows[0])
+    best = max(float(r["val_accuracy"]) for r in rows)
+    assert run["best"] == pytest.approx(best)
+    html = (tiny_run / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 8 and "http://" not in html and "https://" not in html
+
+
+def test_best_weights_carry_calibration(tiny_run: Path):
+    ckpt = load_checkpoint(tiny_run / "weights" / "best.pt", get("digits"))
+    assert 0 < ckpt["meta"]["threshold"] < 1
+    assert ckpt["meta"]["split"]["sizes"]["test"] > 0
+    with pytest.raises(GlanceError, match="not a glancekit weights file"):
+        bad = tiny_run / "bad.pt"
+        torch.save({"x": torch.zeros(1)}, bad)
+        load_checkpoint(bad)
+
+
+def test_learning_happens(tiny_run: Path, digit_folder: Path):
+    pred = glancekit.load("digits", weights=tiny_run / "weights" / "best.pt", backend="torch")
+    files = sorted(digit_folder.glob("*/*.png"))[::7]
+    preds = pred.predict(files)
+    truth = [int(f.parent.name) for f in files]
+    top = [p.top[0][0] for p in preds]
+    assert np.mean([int(t) == y for t, y in zip(top, truth)]) > 0.3  # chance is 0.1
+
+
+def test_runs_never_overwrite(tmp_path: Path):
+    a = new_run_dir(tmp_path, "digits", "exp")
+    b = new_run_dir(tmp_path, "digits", "exp")
+    assert a.name == "exp" and b.name == "exp-2"
+
+
+def test_list_runs_filters_by_tag(tiny_run: Path):
+    project = tiny_run.parent.parent
+    assert [r.name for r in list_runs(project, "digits", "test_run")] == ["tiny"]
+    assert list_runs(project, "digits", "valid_run") == []
+
+
+def test_config_file_and_flags(tmp_path: Path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("epochs: 7\nbatch: 16\nlr: 0.01\n")
+    cfg = TrainConfig.resolve({"epochs": 3, "optimizer": "sgd"}, cfg_file, {"batch": 8, "epochs": None})
+    assert (cfg.epochs, cfg.batch, cfg.lr, cfg.optimizer) == (7, 8, 0.01, "sgd")
+    cfg_file.write_text("epochz: 7\n")
+    with pytest.raises(GlanceError, match="unknown config option"):
+        TrainConfig.resolve({}, cfg_file, {})
+    with pytest.raises(GlanceError, match="lr must be"):
+        TrainConfig.resolve({}, None, {"lr": "fast"})
+
+
+def test_failed_run_is_marked_and_leaves_others(tiny_run: Path, digit_folder: Path, monkeypatch):
+    from glancekit.engine import train as train_mod
+    project = tiny_run.parent.parent
+    before = (tiny_run / "weights" / "best.pt").read_bytes()
+
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr(train_mod.TaskModule, "training_step", boom)
+    cfg = TrainConfig.resolve({"epochs": 1, "batch": 32}, None,
+                              {"data": str(digit_folder), "project": str(project), "name": "tiny"})
+    with pytest.raises(RuntimeError):
+        train_mod.train("digits", cfg)
+    failed = json.loads((project / "digits" / "tiny-2" / "run.json").read_text())
+    assert failed["status"] == "failed" and "disk on fire" in failed["error"]
+    assert (tiny_run / "weights" / "best.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_export_matches_torch(tiny_run: Path, tmp_path: Path, fmt: str):
+    path, diff = export(get("digits"), tiny_run / "weights" / "best.pt", fmt, tmp_path / f"m.{fmt}")
+    assert path.is_file() and diff < 1e-4
+
+
+def test_predictor_uses_matching_onnx_only(tiny_run: Path, tmp_path: Path):
+    import shutil
+    w = tmp_path / "w.pt"
+    shutil.copy(tiny_run / "weights" / "best.pt", w)
+    torch_pred = glancekit.load("digits", weights=w)
+    assert torch_pred.backend == "torch"
+    export(get("digits"), w, "onnx")
+    onnx_pred = glancekit.load("digits", weights=w)
+    assert onnx_pred.backend == "onnx"
+    img = render_digit(5, np.random.default_rng(3), 60)
+    a, b = torch_pred.predict(img), onnx_pred.predict(img)
+    assert a.label == b.label and abs(a.confidence - b.confidence) < 1e-4
+    # Weights changed after export → the stale ONNX file is ignored.
+    ckpt = torch.load(w, weights_only=True)
+    ckpt["meta"]["note"] = "retrained"
+    torch.save(ckpt, w)
+    assert glancekit.load("digits", weights=w).backend == "torch"
+
+
+def test_predict_accepts_paths_pil_arrays_and_lists(tiny_run: Path, tmp_path: Path):
+    p = glancekit.load("digits", weights=tiny_run / "weights" / "best.pt")
+    img = render_digit(2, np.random.default_rng(4), 50)
+    f = tmp_path / "x.png"
+    Image.fromarray(img).save(f)
+    one = p.predict(f)
+    assert one.label == p.predict(Image.fromarray(img)).label == p.predict(img).label
+    many = p.predict([f, img, Image.fromarray(img)])
+    assert len(many) == 3 and all(m.label == one.label for m in many)
+    assert p.predict([]) == []
