@@ -3,6 +3,7 @@
     import glancekit
     digits = glancekit.load("digits")
     digits.predict("seven.png")   # ClassPrediction(label='7', confidence=0.99, ...)
+    glancekit.openEyeCheck("/full/path/eye.jpg")   # 1 open, 0 closed
 """
 from __future__ import annotations
 
@@ -24,4 +25,18 @@ def load(task: str, weights: str | Path | None = None, backend: str = "auto") ->
     return Predictor(task, weights, backend=backend)
 
 
-__all__ = ["load", "GlanceError", "__version__"]
+_EYES: "Predictor | None" = None
+
+
+def openEyeCheck(path: str | Path) -> int:  # noqa: N802 - the name users of the original API know
+    """1 if the eye in the crop at `path` is open, 0 if closed (shipped eyes model, EER threshold).
+
+    Any size or colour of eye crop works; it is converted to grayscale and resized to 24x24.
+    """
+    global _EYES
+    if _EYES is None:
+        _EYES = load("eyes")
+    return int(_EYES.predict(path).is_open)  # type: ignore[union-attr]
+
+
+__all__ = ["load", "openEyeCheck", "GlanceError", "__version__"]

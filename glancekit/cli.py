@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--weights")
     pr.add_argument("--out", help="write results to FILE.csv or FILE.json")
     pr.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
+    pr.add_argument("--threshold", type=float, help="override the decision threshold shipped with the weights")
 
     e = sub.add_parser("export", help="export to ONNX or TorchScript and check it against torch")
     e.add_argument("task")
@@ -84,6 +85,21 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=50)
     b.add_argument("--out", default=None, help="bench.json path (default: runs/TASK/bench.json)")
     b.add_argument("--update-card", action="store_true", help="write the results into the weights' card (TASK.json)")
+
+    lb = sub.add_parser("label", help="propose labels for an unlabelled pool (embed, cluster, order by uncertainty)")
+    lb.add_argument("task")
+    lb.add_argument("--pool", required=True, help="folder of unlabelled images")
+    lb.add_argument("--labels", help="labels CSV to create or update (default: POOL/labels.csv)")
+    lb.add_argument("--weights", help="model for embeddings/proposals (default: shipped, else PCA of pixels)")
+    lb.add_argument("--clusters", type=int)
+    lb.add_argument("--seed", type=int, default=0)
+    lb.add_argument("--review", action="store_true", help="review the proposals in the terminal right away")
+
+    rv = sub.add_parser("review", help="review proposed labels in the terminal (saves after every key)")
+    rv.add_argument("task")
+    rv.add_argument("--pool", required=True)
+    rv.add_argument("--labels", help="labels CSV (default: POOL/labels.csv)")
+    rv.add_argument("--limit", type=int)
 
     r = sub.add_parser("runs", help="table of past runs")
     r.add_argument("task", nargs="?")
@@ -127,6 +143,8 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     from .output import print_predictions, write_predictions
     files = list_images(a.paths)
     predictor = Predictor(a.task, a.weights, backend=a.backend)
+    if a.threshold is not None:
+        predictor.meta["threshold"] = a.threshold
     preds = predictor.predict_files(files)
     print_predictions(files, preds, a.task)
     if a.out:
@@ -147,6 +165,27 @@ def _cmd_bench(a: argparse.Namespace) -> None:
     bench(get(a.task), a.weights, a.data, a.split, a.seed, a.repeats, a.out, a.update_card)
 
 
+def _cmd_label(a: argparse.Namespace) -> None:
+    from collections import Counter
+
+    from .label.propose import propose
+    from .tasks import get
+    task = get(a.task)
+    labels = Path(a.labels) if a.labels else Path(a.pool) / "labels.csv"
+    rows = propose(task, a.pool, labels, a.weights, a.clusters, a.seed)
+    counts = Counter((r.source, r.label or "?") for r in rows.values())
+    print(f"wrote {labels}: " + ", ".join(f"{n} {src} {lab}" for (src, lab), n in sorted(counts.items())))
+    if a.review:
+        from .label.review import review
+        review(task, labels, a.pool)
+
+
+def _cmd_review(a: argparse.Namespace) -> None:
+    from .label.review import review
+    from .tasks import get
+    review(get(a.task), Path(a.labels) if a.labels else Path(a.pool) / "labels.csv", a.pool, limit=a.limit)
+
+
 def _cmd_runs(a: argparse.Namespace) -> None:
     from .output import print_runs
     from .runs.store import list_runs
@@ -163,7 +202,8 @@ def _cmd_ship(a: argparse.Namespace) -> None:
 
 
 COMMANDS: dict[str, Any] = {"train": _cmd_train, "val": _cmd_val, "predict": _cmd_predict, "export": _cmd_export,
-                            "bench": _cmd_bench, "runs": _cmd_runs, "ship": _cmd_ship}
+                            "bench": _cmd_bench, "runs": _cmd_runs,
+                            "label": _cmd_label, "review": _cmd_review, "ship": _cmd_ship}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -120,7 +120,7 @@ class CsvReader:
     """A CSV whose `file` column names images (relative to the CSV, or its `images/` folder).
 
     The other columns go to the task (`label` for classes; `hour,minute` for clocks, ...).
-    Rows with an empty label are unlabelled and skipped.
+    Rows whose target columns (`Task.target_columns`) are empty are unlabelled and skipped.
     """
 
     name = "csv"
@@ -139,7 +139,7 @@ class CsvReader:
         bases = [csv_path.parent, csv_path.parent / "images"]
         for line, row in enumerate(rows, start=2):
             raw = {k: (v or "").strip() for k, v in row.items() if k != "file" and k is not None}
-            if all(v == "" for v in raw.values()):
+            if all(raw.get(c, "") == "" for c in task.target_columns):
                 continue
             rel = (row["file"] or "").strip()
             img = next((b / rel for b in bases if (b / rel).is_file()), None)

@@ -199,9 +199,15 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
 
 
 def _find_lr(trainer: L.Trainer, module: TaskModule, train_dl: DataLoader, val_dl: DataLoader, run_dir: Path) -> None:
+    """Lightning's LR range test on a throw-away Trainer (the real one's epoch limit would cut the
+    sweep short on small data); the model weights are restored afterwards by Lightning."""
     from lightning.pytorch.tuner import Tuner
-    finder = Tuner(trainer).lr_find(module, train_dataloaders=train_dl, val_dataloaders=val_dl,
-                                    min_lr=1e-5, max_lr=1.0, num_training=min(100, 2 * len(train_dl)), update_attr=False)
+    finder_trainer = L.Trainer(max_epochs=10_000, accelerator=trainer.accelerator, devices=1, logger=False,
+                               enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                               num_sanity_val_steps=0, default_root_dir=str(run_dir))
+    finder = Tuner(finder_trainer).lr_find(module, train_dataloaders=train_dl, val_dataloaders=val_dl,
+                                           min_lr=1e-5, max_lr=1.0, num_training=100, early_stop_threshold=None,
+                                           update_attr=False)
     suggestion = finder.suggestion() if finder is not None else None
     if suggestion is None or not np.isfinite(suggestion):
         raise GlanceError("the LR finder found no usable learning rate; pass --lr explicitly")

@@ -9,6 +9,7 @@ from .base import ClassificationTask, ClassPrediction, Prediction, Task
 # name → module that defines it (imported lazily so `glance --help` stays fast)
 _MODULES: dict[str, str] = {
     "digits": "glancekit.tasks.digits",
+    "eyes": "glancekit.tasks.eyes",
 }
 _INSTANCES: dict[str, Task] = {}
 

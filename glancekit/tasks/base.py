@@ -62,6 +62,8 @@ class Task:
     default_data: ClassVar[str | None] = None  # folder under the shared data root used by bench
     # Training defaults for this task; a YAML config and CLI flags override them.
     train_defaults: ClassVar[dict[str, Any]] = {}
+    # CSV columns that hold the target; a row with all of them empty is unlabelled.
+    target_columns: ClassVar[tuple[str, ...]] = ("label",)
     # Split used when training is given one data set: fractions held out for val and test.
     val_frac: ClassVar[float] = 0.1
     test_frac: ClassVar[float] = 0.1

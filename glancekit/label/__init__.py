@@ -1,0 +1,1 @@
+"""Labelling: propose labels for an unlabelled pool, and review them (terminal or web app)."""

@@ -1,0 +1,115 @@
+"""The eyes task: preprocessing of any crop, EER selection/threshold, decoding, openEyeCheck, labelling."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import glancekit
+from glancekit.label.propose import propose, read_labels
+from glancekit.label.review import review
+from glancekit.tasks import get
+
+from .conftest import SHARED
+
+
+def eye(open_: bool, rng: np.random.Generator, size: int = 24) -> np.ndarray:
+    """A toy eye: skin, with a dark iris disc when open or a dark lid line when closed."""
+    img = np.full((size, size), int(rng.integers(150, 200)), np.uint8)
+    c = (size // 2 + int(rng.integers(-2, 3)), size // 2 + int(rng.integers(-2, 3)))
+    if open_:
+        cv2.ellipse(img, c, (size // 3, size // 5), 0, 0, 360, 235, -1)
+        cv2.circle(img, c, size // 6, int(rng.integers(10, 60)), -1)
+    else:
+        cv2.ellipse(img, c, (size // 3, size // 10), 0, 0, 180, int(rng.integers(30, 80)), 2)
+    return np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def eye_pool(tmp_path_factory) -> tuple[Path, list[int]]:
+    root = tmp_path_factory.mktemp("eyes_pool")
+    rng = np.random.default_rng(0)
+    truth = []
+    for i in range(60):
+        is_open = int(i % 2 == 0)
+        cv2.imwrite(str(root / f"{i:03d}.png"), eye(bool(is_open), rng))
+        truth.append(is_open)
+    return root, truth
+
+
+def test_preprocess_any_size_and_colour():
+    task = get("eyes")
+    rng = np.random.default_rng(1)
+    small = eye(True, rng)
+    big = cv2.resize(small, (97, 61))
+    colour = cv2.cvtColor(big, cv2.COLOR_GRAY2BGR)
+    for img in (small, big, colour):
+        x = task.preprocess(img)
+        assert x.shape == (1, 24, 24) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert np.abs(task.preprocess(big) - task.preprocess(colour)).max() < 0.02
+
+
+def test_eer_metrics_and_threshold_decoding():
+    task = get("eyes")
+    t = np.array([0, 0, 0, 1, 1, 1])
+    p_open = np.array([0.1, 0.2, 0.7, 0.4, 0.6, 0.9])
+    logits = np.stack([np.zeros(6), np.log(p_open / (1 - p_open))], 1)
+    m = task.evaluate(logits, t)
+    assert m["eer"] == pytest.approx(1 / 3) and m["auc"] == pytest.approx(7 / 9)
+    cal = task.calibrate(logits, t)
+    assert cal["threshold"] == pytest.approx(0.6)
+    preds = task.decode(logits, cal)
+    assert [p.is_open for p in preds] == [0, 0, 1, 0, 1, 1]
+    assert preds[3].label == "closed" and preds[3].open_prob == pytest.approx(0.4)
+
+
+def test_augment_shapes():
+    x, y = get("eyes").augment(torch.rand(16, 1, 24, 24), torch.randint(0, 2, (16,)))
+    assert x.shape == (16, 1, 24, 24) and 0 <= x.min() and x.max() <= 1 and len(y) == 16
+
+
+def test_open_eye_check_uses_shipped_model(eye_pool):
+    if not SHIPPED_EYES:
+        pytest.skip("no shipped eyes weights")
+    root, truth = eye_pool
+    assert glancekit.openEyeCheck(str(root / "000.png")) in (0, 1)
+
+
+SHIPPED_EYES = (Path(glancekit.__file__).parent / "weights" / "eyes.pt").is_file()
+
+
+@pytest.mark.skipif(not (SHARED / "eyes").is_dir(), reason="shared eyes data not present")
+@pytest.mark.skipif(not SHIPPED_EYES, reason="no shipped eyes weights")
+def test_open_eye_check_on_real_crops():
+    import csv
+    rows = list(csv.DictReader(open(SHARED / "eyes" / "labels.csv")))[:40]
+    got = [glancekit.openEyeCheck(str(SHARED / "eyes" / "images" / r["file"])) for r in rows if r["label"]]
+    want = [int(r["label"] == "open") for r in rows if r["label"]]
+    assert np.mean(np.array(got) == np.array(want)) >= 0.85
+
+
+def test_label_from_zero_labels_then_review_with_keys(eye_pool, tmp_path):
+    root, truth = eye_pool
+    labels = tmp_path / "labels.csv"
+    # No model, no labels: PCA + k-means; clusters are unnamed, so their central images come first.
+    rows = propose(get("eyes"), root, labels, weights=tmp_path / "none.pt", clusters=4)
+    assert len(rows) == 60 and all(r.source == "proposed" and r.label == "" for r in rows.values())
+    first = sorted(rows.values(), key=lambda r: r.review_rank)[:4]
+    assert sorted(r.cluster for r in first) == [0, 1, 2, 3]  # one representative per cluster
+    # A person answers the first four with keys (truth from the file index), with an undo in between.
+    answers = iter(["o" if truth[int(Path(r.file).stem)] else "c" for r in first[:2]] + ["u"] +
+                   ["o" if truth[int(Path(r.file).stem)] else "c" for r in first[1:4]] + ["q"])
+    n = review(get("eyes"), labels, root, ask=lambda _: next(answers), show=lambda _: None)
+    assert n == 4
+    saved = read_labels(labels)
+    humans = {f: r.label for f, r in saved.items() if r.source == "human"}
+    assert len(humans) == 4
+    assert all(lab == ("open" if truth[int(Path(f).stem)] else "closed") for f, lab in humans.items())
+    # Re-proposing names every cluster from those labels and never touches the human rows.
+    again = propose(get("eyes"), root, labels, weights=tmp_path / "none.pt", clusters=4)
+    assert {f: r.label for f, r in again.items() if r.source == "human"} == humans
+    proposed = [(truth[int(Path(f).stem)], r.label) for f, r in again.items() if r.source == "proposed"]
+    assert all(lab in ("open", "closed") for _, lab in proposed)
+    acc = np.mean([(t == 1) == (lab == "open") for t, lab in proposed])
+    assert acc >= 0.8  # toy eyes cluster cleanly by state
