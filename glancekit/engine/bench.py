@@ -127,7 +127,7 @@ def write_card(task: Task, wpath: Path, extra: dict[str, Any]) -> Path:
     meta = load_checkpoint(wpath, task)["meta"]
     card.update({"task": task.name, "labels": list(task.labels),
                  "input": {"channels": task.channels, "height": task.input_size[0], "width": task.input_size[1],
-                           "preprocess": (task.preprocess.__doc__ or "").strip().splitlines()[0]},
+                           "preprocess": " ".join((task.preprocess.__doc__ or "").split())},
                  "trained_on": {"data": meta.get("data"), "split": meta.get("split")},
                  "train_time_s": meta.get("train_time_s"), "best_epoch": meta.get("epoch"),
                  "calibration": {k: meta[k] for k in ("threshold", "threshold_rule") if k in meta},

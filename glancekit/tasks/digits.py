@@ -132,6 +132,8 @@ class DigitsTask(ClassificationTask):
         self._outliers: torch.Tensor | None = None
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """MNIST-style: ink found in either polarity, cropped, fit in 20x20 keeping aspect ratio, centred
+        by centre of mass in 28x28, white on black in [0, 1]."""
         return mnist_preprocess(image)
 
     def build_model(self, **kwargs: Any) -> nn.Module:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.images import to_gray
-from ..models import MobileNetV2
+from ..models import MobileNetV2, SmallCNN
 from .base import ClassificationTask, Infer, Prediction, display_image, softmax
 
 SIZE = 24
@@ -59,7 +59,10 @@ class EyesTask(ClassificationTask):
         x = np.clip((x - lo) / (hi - lo), 0, 1) if hi - lo > 0.05 else x  # dark crops become readable
         return x[None]
 
-    def build_model(self, **kwargs: Any) -> nn.Module:
+    def build_model(self, arch: str = "mobilenet", **kwargs: Any) -> nn.Module:
+        """`arch`: "mobilenet" (inverted residuals, default) or "cnn" (plain conv stages)."""
+        if arch == "cnn":
+            return SmallCNN(self.channels, len(self.labels), **{"widths": (32, 64, 128), "depths": (2, 2, 2), **kwargs})
         cfg = {"stem": 16, "stages": ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 1, 2)), "head": 96,
                "dropout": 0.2, **kwargs}
         return MobileNetV2(self.channels, len(self.labels), **cfg)
