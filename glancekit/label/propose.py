@@ -69,13 +69,16 @@ def write_labels(path: Path, rows: dict[str, Row]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def embed(task: Task, x: np.ndarray, weights: str | Path | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
-    """(embeddings, model probabilities or None). Weights: the given ones, else shipped, else PCA."""
+def embed(task: Task, x: np.ndarray, weights: str | Path | None, seed: int = 0
+          ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    """(embeddings, raw model outputs or None, the weights' calibrated meta).
+    Weights: the given ones, else shipped, else PCA of the pixels."""
     from ..engine.checkpoint import build_from_checkpoint, load_checkpoint, shipped_weights
     path = Path(weights) if weights else shipped_weights(task.name)
     if path.is_file():
         import torch
-        _, model = build_from_checkpoint(load_checkpoint(path, task))
+        ckpt = load_checkpoint(path, task)
+        _, model = build_from_checkpoint(ckpt)
         feats, logits = [], []
         with torch.inference_mode():
             for i in range(0, len(x), 256):
@@ -83,14 +86,13 @@ def embed(task: Task, x: np.ndarray, weights: str | Path | None, seed: int = 0) 
                 f = model.forward_features(xb)  # type: ignore[operator]
                 feats.append(f.numpy())
                 logits.append(model(xb).numpy())
-        from ..tasks.base import softmax
         e = np.concatenate(feats)
-        return e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-8), softmax(np.concatenate(logits))
+        return e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-8), np.concatenate(logits), ckpt["meta"]
     from sklearn.decomposition import PCA
     flat = x.reshape(len(x), -1)
     flat = flat - flat.mean(1, keepdims=True)
     n = min(32, len(x) - 1, flat.shape[1])
-    return PCA(n, random_state=seed).fit_transform(flat), None
+    return PCA(n, random_state=seed).fit_transform(flat), None, {}
 
 
 def propose(task: Task, pool: str | Path, labels_path: str | Path, weights: str | Path | None = None,
@@ -106,7 +108,15 @@ def propose(task: Task, pool: str | Path, labels_path: str | Path, weights: str 
             raise GlanceError(f"{labels_path}: unknown label '{r.label}' for {r.file}; expected one of "
                               f"{', '.join(task.labels)}")
     x = np.stack([task.preprocess(load_image(f)) for f in files]).astype(np.float32)
-    emb, probs = embed(task, x, weights, seed)
+    emb, outputs, meta = embed(task, x, weights, seed)
+    probs = None
+    if outputs is not None:
+        from ..tasks.base import softmax
+        probs = softmax(outputs)
+        # The model's own decision (with its calibrated threshold), not a bare argmax.
+        decoded = task.decode(outputs, meta)
+        model_label = np.array([task.labels.index(p.label) if p.label in task.labels else -1 for p in decoded])
+        model_conf = np.array([p.confidence for p in decoded])
     k = clusters or int(np.clip(round(np.sqrt(len(files) / 2)), 2, 50))
     k = min(k, len(files))
     km = KMeans(k, n_init=4, random_state=seed).fit(emb)
@@ -130,7 +140,7 @@ def propose(task: Task, pool: str | Path, labels_path: str | Path, weights: str 
     conf = np.zeros(len(files))
     for i in range(len(files)):
         if probs is not None:
-            label[i], conf[i] = probs[i].argmax(), probs[i].max()
+            label[i], conf[i] = model_label[i], model_conf[i]
         elif cluster_label[assign[i]] >= 0:
             label[i], conf[i] = cluster_label[assign[i]], cluster_conf[assign[i]] * 0.99
     # Review order: unnamed clusters' most central images first, then by ascending confidence.
