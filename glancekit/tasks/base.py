@@ -87,8 +87,7 @@ class Task:
         """uint8 HxW or HxWx3 image → float32 CxHxW array the model takes."""
         raise NotImplementedError
 
-    def augment(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Random training-time changes of a preprocessed batch (and its targets). Default: none."""
         return x, y
 

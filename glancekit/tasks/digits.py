@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data import augment as aug
 from ..data.images import to_gray
 from ..models import SmallCNN
 from .base import ClassificationTask, ClassPrediction, Infer, Prediction, display_image, softmax
@@ -147,23 +148,11 @@ class DigitsTask(ClassificationTask):
             self._outliers = torch.from_numpy(np.stack([self.preprocess(i) for i in imgs]))
         return self._outliers
 
-    def augment(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        b = x.shape[0]
-        dev = x.device
-        # Affine: rotation ±12°, scale 0.85–1.15, shear ±0.2, shift ±2.5 px.
-        ang = (torch.rand(b, device=dev) * 2 - 1) * np.deg2rad(12)
-        sc = 1 + (torch.rand(b, device=dev) * 2 - 1) * 0.15
-        sh = (torch.rand(b, device=dev) * 2 - 1) * 0.2
-        tx, ty = ((torch.rand(2, b, device=dev) * 2 - 1) * 2.5 / (SIZE / 2))
-        cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
-        theta = torch.stack([torch.stack([cos, -sin + sh * cos, tx], 1),
-                             torch.stack([sin, cos + sh * sin, ty], 1)], 1)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        # Elastic: a smooth random displacement field (coarse noise, upsampled) on half the batch.
-        coarse = torch.randn(b, 2, 4, 4, device=dev) * (torch.rand(b, 1, 1, 1, device=dev) < 0.5) * 0.09
-        grid = grid + F.interpolate(coarse, size=x.shape[-2:], mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, dev = x.shape[0], x.device
+        # Affine (rotation ±12°, scale ±15%, shear ±0.2, shift ±2.5 px), elastic on half the batch.
+        grid = aug.random_affine_grid(x, degrees=12, scale=0.15, shear=0.2, shift_px=2.5)
+        x = aug.sample(x, aug.elastic(grid, prob=0.5, strength=0.09))
         # Stroke thickness: dilate (thicker pens) or erode (thinner) some images.
         r = torch.rand(b, 1, 1, 1, device=dev)
         dil = F.max_pool2d(x, 3, 1, 1)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data import augment as aug
 from ..data.images import to_gray
 from ..models import MobileNetV2, SmallCNN
 from .base import ClassificationTask, Infer, Prediction, display_image, softmax
@@ -67,18 +68,11 @@ class EyesTask(ClassificationTask):
                "dropout": 0.2, **kwargs}
         return MobileNetV2(self.channels, len(self.labels), **cfg)
 
-    def augment(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, dev = x.shape[0], x.device
         # Geometry: horizontal flip (left/right eyes), rotation ±12°, scale ±10%, shift ±2 px.
-        flip = torch.where(torch.rand(b, device=dev) < 0.5, -1.0, 1.0)
-        ang = (torch.rand(b, device=dev) * 2 - 1) * np.deg2rad(12)
-        sc = 1 + (torch.rand(b, device=dev) * 2 - 1) * 0.1
-        tx, ty = (torch.rand(2, b, device=dev) * 2 - 1) * 2 / (SIZE / 2)
-        cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
-        theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        grid = aug.random_affine_grid(x, degrees=12, scale=0.1, shift_px=2, hflip=0.5)
+        x = aug.sample(x, grid, padding="border")
         # Photometry: gamma, contrast, brightness, and a blur on some images.
         gamma = torch.exp((torch.rand(b, 1, 1, 1, device=dev) * 2 - 1) * 0.4)
         x = x.clamp(1e-4, 1) ** gamma
@@ -87,7 +81,7 @@ class EyesTask(ClassificationTask):
         x = x + (torch.rand(b, 1, 1, 1, device=dev) * 2 - 1) * 0.15
         k = torch.tensor([[1., 2., 1.], [2., 4., 2.], [1., 2., 1.]], device=dev).view(1, 1, 3, 3) / 16
         blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k)
-        x = torch.where(torch.rand(b, 1, 1, 1, device=dev) < 0.25, blurred, x)
+        x = torch.where(aug.per_image(b, 0.25, dev), blurred, x)
         x = x + torch.randn_like(x) * 0.02 * torch.rand(b, 1, 1, 1, device=dev)
         return x.clamp(0, 1), y
 

@@ -1,0 +1,50 @@
+"""Batched augmentation on preprocessed tensors (B, C, H, W), shared by the tasks.
+
+Done on whole batches with affine_grid/grid_sample instead of per-image PIL/OpenCV calls: on two CPU
+cores that is what keeps augmentation from costing more than the training step.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _uniform(n: int, limit: float, device: torch.device) -> torch.Tensor:
+    return (torch.rand(n, device=device) * 2 - 1) * limit
+
+
+def random_affine_grid(x: torch.Tensor, degrees: float = 0.0, scale: float = 0.0, shear: float = 0.0,
+                       shift_px: float = 0.0, hflip: float = 0.0) -> torch.Tensor:
+    """A sampling grid for per-image random rotation (±degrees), scale (1±scale), shear (±shear),
+    shift (±shift_px pixels) and horizontal flip (with probability hflip)."""
+    b, dev = x.shape[0], x.device
+    ang = _uniform(b, math.radians(degrees), dev)
+    sc = 1 + _uniform(b, scale, dev)
+    sh = _uniform(b, shear, dev)
+    tx = _uniform(b, shift_px * 2 / x.shape[-1], dev)
+    ty = _uniform(b, shift_px * 2 / x.shape[-2], dev)
+    flip = torch.where(torch.rand(b, device=dev) < hflip, -1.0, 1.0)
+    cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
+    theta = torch.stack([torch.stack([cos * flip, -sin + sh * cos, tx], 1),
+                         torch.stack([sin * flip, cos + sh * sin, ty], 1)], 1)
+    return F.affine_grid(theta, list(x.shape), align_corners=False)
+
+
+def elastic(grid: torch.Tensor, prob: float, strength: float, coarse: int = 4) -> torch.Tensor:
+    """Add a smooth random displacement field (coarse noise, upsampled) to `grid` for a share of images."""
+    b = grid.shape[0]
+    noise = torch.randn(b, 2, coarse, coarse, device=grid.device) * strength
+    noise = noise * (torch.rand(b, 1, 1, 1, device=grid.device) < prob)
+    field = F.interpolate(noise, size=grid.shape[1:3], mode="bicubic", align_corners=False)
+    return grid + field.permute(0, 2, 3, 1)
+
+
+def sample(x: torch.Tensor, grid: torch.Tensor, padding: str = "zeros") -> torch.Tensor:
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+
+
+def per_image(b: int, prob: float, device: torch.device) -> torch.Tensor:
+    """A (B, 1, 1, 1) boolean mask: which images get an optional change."""
+    return torch.rand(b, 1, 1, 1, device=device) < prob
