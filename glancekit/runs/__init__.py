@@ -1,0 +1,1 @@
+"""Runs: where training and evaluation results live (runs/TASK/NAME), and their reports."""
