@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -97,7 +98,7 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
         "task": task.name, "kind": "val", "status": "done", "weights": str(path), "data": str(data),
         "split": split, "select_metric": task.select_metric,
         "best": ev.metrics.get(task.select_metric.removeprefix("val_")), "tags": ["val"],
-        "started": __import__("time").time()}, indent=2))
+        "started": time.time()}, indent=2))
     write_val_report(task, ev, samples.ids, ckpt["meta"], out_dir, infer,
                      f"glance val {task.name}: {data} ({split}, {len(samples)} images)")
     return out_dir, ev.metrics

@@ -242,10 +242,11 @@ def _finish(task: Task, run_dir: Path, x_va: np.ndarray, y_va: np.ndarray, val_i
     _, model = build_from_checkpoint(ckpt)
     infer = torch_infer(model)
     outputs = infer(x_va)
-    meta = {**ckpt["meta"], **task.calibrate(outputs, y_va), "train_time_s": round(train_time, 1)}
+    calibration = task.calibrate(outputs, y_va)
+    meta = {**ckpt["meta"], **calibration, "train_time_s": round(train_time, 1)}
     save_checkpoint(best_path, task, model, ckpt["model_kwargs"], meta)
     ev = evaluate_arrays(task, infer, x_va, y_va, meta)
-    atomic_write_text(run_dir / "calibration.json", json.dumps(task.calibrate(outputs, y_va), indent=2))
+    atomic_write_text(run_dir / "calibration.json", json.dumps(calibration, indent=2))
     curves = rp.plot_curves(recorder.history, run_dir / "curves.png")
     summary = {"task": task.name, "best epoch": recorder.best_epoch, task.select_metric: recorder.best,
                "epochs run": len(recorder.history), "train time (s)": round(train_time, 1),
