@@ -50,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
     for flag in ("accelerator", "devices", "strategy", "precision"):
         t.add_argument(f"--{flag}", help=f"passed to lightning.Trainer ({flag})")
     t.add_argument("--num-nodes", dest="num_nodes", type=int, help="passed to lightning.Trainer")
+    t.add_argument("--epoch-size", dest="epoch_size", type=int, help="with --data synth: fresh images per epoch")
+    t.add_argument("--val-size", dest="val_size", type=int, help="with --data synth: rendered validation images")
+    t.add_argument("--backgrounds", help="with --data synth: folder of photos to use as backgrounds")
+
+    sy = sub.add_parser("synth", help="render labelled synthetic images (clock) into a folder with labels.csv")
+    sy.add_argument("task")
+    sy.add_argument("--out", required=True, help="output folder (images/ and labels.csv are written there)")
+    sy.add_argument("--n", type=int, default=1000)
+    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--split", default="train", choices=["train", "val", "test"],
+                    help="which style families: train/val use the training ones, test the held-out ones")
+    sy.add_argument("--backgrounds", help="folder of photos to use as backgrounds")
 
     v = sub.add_parser("val", help="metrics and report for a labelled set")
     v.add_argument("task")
@@ -121,11 +133,19 @@ def _cmd_train(a: argparse.Namespace) -> None:
     overrides = {k: getattr(a, k) for k in ("data", "val_data", "epochs", "batch", "lr", "optimizer", "weight_decay",
                                             "schedule", "patience", "augment", "seed", "val_frac", "test_frac",
                                             "max_samples", "workers", "name", "project", "tags", "logger",
-                                            "accelerator", "devices", "strategy", "precision", "num_nodes")}
+                                            "accelerator", "devices", "strategy", "precision", "num_nodes",
+                                            "epoch_size", "val_size", "backgrounds")}
     if overrides["devices"] is not None and str(overrides["devices"]).isdigit():
         overrides["devices"] = int(overrides["devices"])
     cfg = TrainConfig.resolve(task.train_defaults, a.config, overrides)
     train(a.task, cfg)
+
+
+def _cmd_synth(a: argparse.Namespace) -> None:
+    from .data.synth import write_synth
+    from .tasks import get
+    out, rate = write_synth(get(a.task), Path(a.out), a.n, a.seed, a.split, a.backgrounds)
+    print(f"wrote {a.n} images and {out / 'labels.csv'} ({rate:.0f} images/s rendering, one core)")
 
 
 def _cmd_val(a: argparse.Namespace) -> None:
@@ -201,7 +221,7 @@ def _cmd_ship(a: argparse.Namespace) -> None:
     ship(get(a.task), Path(a.weights), a.data)
 
 
-COMMANDS: dict[str, Any] = {"train": _cmd_train, "val": _cmd_val, "predict": _cmd_predict, "export": _cmd_export,
+COMMANDS: dict[str, Any] = {"train": _cmd_train, "synth": _cmd_synth, "val": _cmd_val, "predict": _cmd_predict, "export": _cmd_export,
                             "bench": _cmd_bench, "runs": _cmd_runs,
                             "label": _cmd_label, "review": _cmd_review, "ship": _cmd_ship}
 

@@ -44,6 +44,11 @@ class TrainConfig:
     precision: str = "32-true"
     limit_train_batches: float | int = 1.0
     max_samples: int | None = None   # cap on training samples (quick experiments and tests)
+    # Synthetic data (`data: synth`): fresh renders per epoch, a fixed rendered validation set, and an
+    # optional folder of photos to use as backgrounds.
+    epoch_size: int = 10000
+    val_size: int = 1000
+    backgrounds: str | None = None
 
     @classmethod
     def resolve(cls, task_defaults: dict[str, Any], config_file: str | Path | None,
@@ -86,6 +91,8 @@ class TrainConfig:
             raise GlanceError(f"optimizer must be adamw or sgd, got '{self.optimizer}'")
         if self.schedule not in ("cosine", "plateau", "none"):
             raise GlanceError(f"schedule must be cosine, plateau or none, got '{self.schedule}'")
+        if self.epoch_size < 1 or self.val_size < 1:
+            raise GlanceError("epoch_size and val_size must be at least 1")
         if self.logger not in (None, "mlflow", "tensorboard"):
             raise GlanceError(f"logger must be mlflow or tensorboard, got '{self.logger}'")
 

@@ -178,8 +178,14 @@ class ClassFolderReader:
 DEFAULT_READERS: list[Reader] = [IdxReader(), CsvReader(), ClassFolderReader()]
 
 
-def read_dataset(path: str | Path, task: "Task") -> Samples:
-    """Read `path` with the first reader (task-specific ones first) that recognises it."""
+def read_dataset(path: str | Path, task: "Task", photos: Any = ()) -> Samples:
+    """Read `path` with the first reader (task-specific ones first) that recognises it.
+
+    `synth:SPLIT:N` renders N images with the task's generator instead (see data/synth.py)."""
+    from .synth import parse_spec, synth_samples
+    spec = parse_spec(path)
+    if spec is not None:
+        return synth_samples(task, spec.split, spec.n or 1000, 0, photos)
     path = Path(path)
     if not path.exists():
         raise GlanceError(f"no such data file or folder: {path}")

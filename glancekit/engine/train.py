@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from ..config import TrainConfig
 from ..data.dataset import prepare, tensor_dataset
+from ..data.synth import EpochSampler, SynthDataset, check_task, load_photos, parse_spec, synth_samples
 from ..data.readers import Samples, read_dataset
 from ..errors import GlanceError
 from ..progress import console
@@ -101,6 +102,8 @@ def _loggers(cfg: TrainConfig, run_dir: Path) -> list[Any]:
 def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any]]:
     if not cfg.data:
         raise GlanceError("no training data: pass --data PATH (or data: in the config file)")
+    if parse_spec(cfg.data) is not None:
+        return _synth_data(task, cfg)
     samples = read_dataset(cfg.data, task)
     if cfg.val_data:
         train_s, val_s = samples, read_dataset(cfg.val_data, task)
@@ -120,12 +123,26 @@ def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any
     return train_s, val_s, split_info
 
 
+def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any]]:
+    """`--data synth`: the training "samples" are the first renders of epoch 0 (for the pictures and the
+    label distribution); the loader renders fresh images every epoch."""
+    check_task(task)
+    photos = load_photos(cfg.backgrounds)
+    preview = synth_samples(task, "train", min(cfg.epoch_size, 600), cfg.seed, photos)
+    preview.meta["photos"] = photos
+    val_s = read_dataset(cfg.val_data, task) if cfg.val_data else synth_samples(task, "val", cfg.val_size, cfg.seed,
+                                                                                photos)
+    info = {"synthetic": True, "seed": cfg.seed, "epoch_size": cfg.epoch_size, "val_size": len(val_s),
+            "val_data": cfg.val_data or "synth:val", "backgrounds": cfg.backgrounds, "background_photos": len(photos)}
+    return preview, val_s, info
+
+
 def _label_counts(task: Task, parts: dict[str, Samples]) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
     for name, s in parts.items():
         c: dict[str, int] = {}
         for t in s.targets:
-            key = task.target_str(t)
+            key = task.distribution_key(t)
             c[key] = c.get(key, 0) + 1
         counts[name] = dict(sorted(c.items()))
     return counts
@@ -151,14 +168,21 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump({"task": task.name, **cfg.to_dict()}, sort_keys=False))
     write_run_json(run_dir, task=task.name, kind="train", status="running", tags=cfg.tags, started=started,
                    select_metric=task.select_metric, data=cfg.data, split=split_info)
-    console.print(f"[bold]glance train {task.name}[/] → {run_dir}  (train {len(train_s)}, val {len(val_s)})")
+    what = (f"{cfg.epoch_size} fresh synthetic images per epoch" if split_info.get("synthetic")
+            else f"train {len(train_s)}")
+    console.print(f"[bold]glance train {task.name}[/] → {run_dir}  ({what}, val {len(val_s)})")
     try:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         x_tr, y_tr = prepare(task, train_s, "train")
         x_va, y_va = prepare(task, val_s, "val")
         gen = torch.Generator().manual_seed(cfg.seed)
-        train_dl = DataLoader(tensor_dataset(x_tr, y_tr), batch_size=cfg.batch, shuffle=True, generator=gen,
-                              num_workers=cfg.workers, drop_last=len(x_tr) > cfg.batch)
+        if split_info.get("synthetic"):  # fresh renders every epoch
+            train_dl = DataLoader(SynthDataset(task, cfg.seed, cfg.epoch_size, train_s.meta["photos"]),
+                                  batch_size=cfg.batch, sampler=EpochSampler(cfg.epoch_size),
+                                  num_workers=cfg.workers, drop_last=True, persistent_workers=False)
+        else:
+            train_dl = DataLoader(tensor_dataset(x_tr, y_tr), batch_size=cfg.batch, shuffle=True, generator=gen,
+                                  num_workers=cfg.workers, drop_last=len(x_tr) > cfg.batch)
         val_dl = DataLoader(tensor_dataset(x_va, y_va), batch_size=max(cfg.batch, 256), num_workers=cfg.workers)
         module = TaskModule(task, cfg, len(train_dl))
         base_meta = {"data": cfg.data, "split": split_info, "input_size": list(task.input_size)}
@@ -192,7 +216,8 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
     if not (run_dir / "weights" / "best.pt").exists():
         write_run_json(run_dir, status="failed", error="no epoch produced a usable selection metric")
         raise GlanceError(f"training produced no usable {task.select_metric}; see {run_dir / 'metrics.csv'}")
-    _finish(task, run_dir, x_va, y_va.numpy(), val_s.ids, recorder, train_time, cfg, len(train_s))
+    n_train = cfg.epoch_size * len(recorder.history) if split_info.get("synthetic") else len(train_s)
+    _finish(task, run_dir, x_va, y_va.numpy(), val_s.ids, recorder, train_time, cfg, n_train)
     write_run_json(run_dir, status="done", duration_s=round(time.time() - started, 1),
                    train_time_s=round(train_time, 1))
     return run_dir

@@ -10,6 +10,7 @@ from .base import ClassificationTask, ClassPrediction, Prediction, Task
 _MODULES: dict[str, str] = {
     "digits": "glancekit.tasks.digits",
     "eyes": "glancekit.tasks.eyes",
+    "clock": "glancekit.tasks.clock",
 }
 _INSTANCES: dict[str, Task] = {}
 

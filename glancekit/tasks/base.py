@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -59,7 +59,9 @@ class Task:
     channels: ClassVar[int] = 1
     select_metric: ClassVar[str] = "val_loss"  # logged metric that picks the best epoch
     select_mode: ClassVar[str] = "min"
-    default_data: ClassVar[str | None] = None  # folder under the shared data root used by bench
+    default_data: ClassVar[str | None] = None  # folder under the shared data root used by bench (or synth:…)
+    real_data: ClassVar[str | None] = None     # real photos under the shared data root, also benchmarked
+    synth_backgrounds: ClassVar[str | None] = None  # photo folder under the data root for synthetic renders
     # Training defaults for this task; a YAML config and CLI flags override them.
     train_defaults: ClassVar[dict[str, Any]] = {}
     # CSV columns that hold the target; a row with all of them empty is unlabelled.
@@ -82,6 +84,16 @@ class Task:
     def strata(self, targets: list[Any]) -> list[Any] | None:
         """Groups to stratify the split by (class labels), or None for a plain random split."""
         return None
+
+    def synthesize(self, rng: np.random.Generator, split: str, photos: Sequence[np.ndarray]
+                   ) -> tuple[np.ndarray, Any]:
+        """One rendered (uint8 image, target) for `split` (train/val/test). Tasks with a generator
+        override this; then `--data synth` works for them (see glancekit/data/synth.py)."""
+        raise NotImplementedError
+
+    @property
+    def can_synthesize(self) -> bool:
+        return type(self).synthesize is not Task.synthesize
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """uint8 HxW or HxWx3 image → float32 CxHxW array the model takes."""
@@ -125,6 +137,14 @@ class Task:
 
     def target_str(self, target: Any) -> str:
         return str(target)
+
+    def target_columns_dict(self, target: Any) -> dict[str, Any]:
+        """A target as CSV columns that `parse_target` reads back (used when writing data sets)."""
+        return {"label": self.target_str(target)}
+
+    def distribution_key(self, target: Any) -> str:
+        """What the label-distribution picture counts (the label itself, unless that is too fine)."""
+        return self.target_str(target)
 
 
 class ClassificationTask(Task):

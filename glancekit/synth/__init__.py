@@ -1,0 +1,1 @@
+"""Synthetic data generators (clocks; hands come with the hand_keypoints task)."""

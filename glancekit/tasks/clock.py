@@ -1,0 +1,247 @@
+"""clock: a photo of an analog clock → the time, 12-hour, to the minute ("10:35").
+
+Not 720 classes: the model has four heads in one output row (so ONNX export stays one tensor),
+    [0:12)  hour logits        (which hour the hour hand has passed)
+    [12:72) minute logits      (trained with circular soft targets: 59 is next to 0)
+    [72:74) sin, cos of the hour hand's angle   (continuous: 10:30 points half-way between 10 and 11)
+    [74:76) sin, cos of the minute hand's angle
+Decoding takes the best minute, then the hour whose expected hand position at that minute agrees best
+with both the hour logits and the regressed hour-hand angle: near the top of the hour the hour hand is
+almost at the next number, and this keeps "hour" consistent with "minute" (no 2:58 read as 3:58).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.images import IMAGE_EXTENSIONS
+from ..data.readers import Samples
+from ..errors import GlanceError
+from ..metrics.clock import circular_error, clock_report
+from ..models import SmallCNN
+from ..synth import clock as synth_clock
+from .base import Infer, Prediction, Task, display_image, softmax
+
+SIZE = 112
+N_OUT = 12 + 60 + 2 + 2
+_TIME = re.compile(r"^(\d{1,2})\s*[-_:hH.]\s*(\d{1,2})(?!\d)")
+
+
+@dataclass
+class ClockPrediction(Prediction):
+    """label "h:mm"; hour 1–12 as people read it, minute 0–59."""
+
+    hour: int = 12
+    minute: int = 0
+
+    def columns(self) -> dict[str, Any]:
+        return {"hour": self.hour, "minute": self.minute}
+
+
+def parse_time(text: str) -> tuple[int, int] | None:
+    """'10-35', '10_35', '10:35', '10h35', '7-5' → (10, 35); hour 12 becomes 0. None when no time."""
+    m = _TIME.match(text.strip())
+    if not m:
+        return None
+    h, mi = int(m.group(1)), int(m.group(2))
+    if not (0 <= h <= 12 and 0 <= mi <= 59):
+        return None
+    return h % 12, mi
+
+
+class TimeNameReader:
+    """A folder of images whose file names start with the time: `10-35.jpg`, `7_05_kitchen.png`."""
+
+    name = "time-in-filename"
+
+    def _files(self, path: Path) -> list[Path]:
+        if not path.is_dir() or (path / "labels.csv").exists():
+            return []
+        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+    def can_read(self, path: Path) -> bool:
+        files = self._files(path)
+        return bool(files) and all(parse_time(f.stem) is not None for f in files)
+
+    def read(self, path: Path, task: Task) -> Samples:
+        files = self._files(path)
+        targets = [task.parse_target({"label": f.stem}, where=str(f)) for f in files]
+        return Samples(list(files), targets, [f.name for f in files], str(path))
+
+
+def _circular_soft(index: torch.Tensor, n: int, sigma: float) -> torch.Tensor:
+    """One soft target row per index: a Gaussian around it, wrapped round the dial of n bins."""
+    bins = torch.arange(n, device=index.device, dtype=torch.float32)
+    d = (bins[None, :] - index[:, None].float()).abs()
+    d = torch.minimum(d, n - d)
+    w = torch.exp(-0.5 * (d / sigma) ** 2)
+    return w / w.sum(1, keepdim=True)
+
+
+class ClockTask(Task):
+    name = "clock"
+    labels = ()
+    input_size = (SIZE, SIZE)
+    channels = 3
+    select_metric = "val_within1"
+    select_mode = "max"
+    default_data = "synth:test:2000"  # held-out style families; see glancekit/synth/clock.py
+    real_data = "clock"               # real photos under the shared data root, benchmarked when present
+    synth_backgrounds = "gestures/hands_dataset/images"  # photos used as backgrounds when present
+    target_columns = ("hour", "minute", "label")
+    train_defaults = {"data": "synth", "epochs": 30, "batch": 64, "lr": 2e-3, "optimizer": "adamw",
+                      "schedule": "cosine", "weight_decay": 5e-4, "epoch_size": 16000, "val_size": 1500,
+                      "augment": False, "model": {}}
+
+    # ---- data -------------------------------------------------------------------------------
+    def readers(self) -> list[Any]:
+        return [TimeNameReader()]
+
+    def parse_target(self, raw: dict[str, str], where: str = "") -> tuple[int, int]:
+        if raw.get("hour", "") != "" or raw.get("minute", "") != "":
+            try:
+                h, m = int(raw.get("hour", "")), int(raw.get("minute", ""))
+            except ValueError:
+                raise GlanceError(f"{where}: hour and minute must be whole numbers, got "
+                                  f"'{raw.get('hour')}', '{raw.get('minute')}'") from None
+            if not (0 <= h <= 12 and 0 <= m <= 59):
+                raise GlanceError(f"{where}: time {h}:{m:02d} is not a 12-hour clock time")
+            return h % 12, m
+        parsed = parse_time(raw.get("label", ""))
+        if parsed is None:
+            raise GlanceError(f"{where}: cannot read a time from '{raw.get('label', '')}'; "
+                              "expected h-mm, h_mm or h:mm (e.g. 10-35)")
+        return parsed
+
+    def collate_targets(self, targets: list[Any]) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(targets, dtype=np.int64).reshape(-1, 2))
+
+    def target_str(self, target: Any) -> str:
+        h, m = (int(v) for v in np.asarray(target).ravel()[:2])
+        return synth_clock.time_str(h, m)
+
+    def target_columns_dict(self, target: Any) -> dict[str, Any]:
+        h, m = (int(v) for v in np.asarray(target).ravel()[:2])
+        return {"hour": 12 if h == 0 else h, "minute": m}
+
+    def distribution_key(self, target: Any) -> str:
+        h = int(np.asarray(target).ravel()[0])
+        return f"{12 if h == 0 else h}h"
+
+    def synthesize(self, rng: np.random.Generator, split: str, photos: Sequence[np.ndarray]
+                   ) -> tuple[np.ndarray, tuple[int, int]]:
+        """Training/validation renders use the training style families, `test` only the held-out
+        ones; photos are split in two halves the same way (even ones train, odd ones test)."""
+        families = synth_clock.TEST_FAMILIES if split == "test" else synth_clock.TRAIN_FAMILIES
+        pool = photos[1::2] if split == "test" else photos[0::2]
+        s = synth_clock.render_clock(rng, SIZE, families=families, photos=pool)
+        return s.image, (s.hour, s.minute)
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """Any photo → padded to a square (angles stay true), 112x112 RGB, scaled to [-1, 1]."""
+        img = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+        h, w = img.shape[:2]
+        if h != w:
+            d = abs(h - w)
+            a, b = d // 2, d - d // 2
+            img = cv2.copyMakeBorder(img, a if h < w else 0, b if h < w else 0, a if w < h else 0,
+                                     b if w < h else 0, cv2.BORDER_REPLICATE)
+        if img.shape[0] != SIZE:
+            interp = cv2.INTER_AREA if img.shape[0] > SIZE else cv2.INTER_LINEAR
+            img = cv2.resize(img, (SIZE, SIZE), interpolation=interp)
+        return (img.astype(np.float32).transpose(2, 0, 1) / 127.5) - 1.0
+
+    # ---- model ------------------------------------------------------------------------------
+    def build_model(self, **kwargs: Any) -> nn.Module:
+        cfg = {"widths": (32, 64, 128, 192), "depths": (1, 2, 2, 2), "stem": 24, "pool_grid": 4,
+               "hidden": 256, "dropout": 0.1, **kwargs}
+        return SmallCNN(self.channels, N_OUT, **cfg)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        h, m = targets[:, 0], targets[:, 1]
+        hour_logits, minute_logits = outputs[:, :12], outputs[:, 12:72]
+        ce_h = -(F.log_softmax(hour_logits, 1) * _circular_soft(h, 12, 0.35)).sum(1).mean()
+        ce_m = -(F.log_softmax(minute_logits, 1) * _circular_soft(m, 60, 0.8)).sum(1).mean()
+        a_h = (h.float() + m.float() / 60) * (2 * np.pi / 12)
+        a_m = m.float() * (2 * np.pi / 60)
+        vec = torch.stack([a_h.sin(), a_h.cos(), a_m.sin(), a_m.cos()], 1)
+        reg = F.mse_loss(outputs[:, 72:76], vec)
+        return ce_h + ce_m + 2.0 * reg
+
+    # ---- decoding and metrics ---------------------------------------------------------------
+    @staticmethod
+    def decode_times(outputs: np.ndarray, kappa: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 2) (hour, minute) and a confidence each; see the module docstring."""
+        outputs = np.asarray(outputs, dtype=np.float64)
+        p_h, p_m = softmax(outputs[:, :12]), softmax(outputs[:, 12:72])
+        minute = p_m.argmax(1)
+        ang = np.arctan2(outputs[:, 72], outputs[:, 73])  # regressed hour-hand angle
+        strength = np.clip(np.hypot(outputs[:, 72], outputs[:, 73]), 0, 1)
+        hours = np.arange(12)[None, :]
+        expected = (hours + minute[:, None] / 60) * (2 * np.pi / 12)
+        score = np.log(p_h + 1e-9) + kappa * strength[:, None] * np.cos(ang[:, None] - expected)
+        p_joint = softmax(score)
+        hour = p_joint.argmax(1)
+        conf = p_joint[np.arange(len(hour)), hour] * p_m[np.arange(len(minute)), minute]
+        # A reading one minute off is still a good reading: confidence counts the ±1 neighbours too.
+        conf_near = p_joint[np.arange(len(hour)), hour] * sum(
+            p_m[np.arange(len(minute)), (minute + d) % 60] for d in (-1, 0, 1))
+        return np.stack([hour, minute], 1), np.clip(np.maximum(conf, conf_near), 0, 1)
+
+    def evaluate(self, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any] | None = None
+                 ) -> dict[str, float]:
+        pred, _ = self.decode_times(outputs)
+        return clock_report(pred, np.asarray(targets).reshape(-1, 2))
+
+    def decode(self, outputs: np.ndarray, meta: dict[str, Any]) -> list[Prediction]:
+        times, conf = self.decode_times(outputs)
+        return [ClockPrediction(synth_clock.time_str(int(h), int(m)), float(c), 12 if h == 0 else int(h), int(m))
+                for (h, m), c in zip(times, conf)]
+
+    def report(self, outputs: np.ndarray, targets: np.ndarray, images: np.ndarray, ids: list[str],
+               meta: dict[str, Any], out_dir: Path, infer: Infer | None = None) -> list[tuple[str, list]]:
+        import matplotlib.pyplot as plt
+
+        from ..runs import report as rp
+        pred, conf = self.decode_times(outputs)
+        true = np.asarray(targets).reshape(-1, 2)
+        err = circular_error(pred[:, 0] * 60 + pred[:, 1], true[:, 0] * 60 + true[:, 1])
+        order = np.lexsort((-conf, -err))[:48]  # largest errors first, confident ones first among equals
+        grid = rp.image_grid([display_image(images[i]) for i in order],
+                             [f"{synth_clock.time_str(*pred[i])} (true {synth_clock.time_str(*true[i])})"
+                              for i in order], out_dir / "val_predictions.png", ncols=8,
+                             colors=["red" if err[i] > 1 else "green" for i in order])
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        tol = np.arange(0, 61)
+        axes[0].plot(tol, [np.mean(err <= t) for t in tol])
+        axes[0].set(xlabel="tolerance (minutes)", ylabel="share of clocks read within it", ylim=(0, 1.01),
+                    title="Accuracy by tolerance")
+        axes[0].grid(alpha=0.3)
+        bins = [0, 1, 2, 5, 15, 30, 60, 120, 361]
+        counts = [int(np.sum((err >= a) & (err < b))) for a, b in zip(bins[:-1], bins[1:])]
+        axes[1].bar(range(len(counts)), counts)
+        axes[1].set_xticks(range(len(counts)), [f"{a}–{b - 1}" for a, b in zip(bins[:-1], bins[1:])], rotation=30)
+        axes[1].set(xlabel="error (minutes)", ylabel="clocks", title="Error distribution")
+        tol_png = rp._save(fig, out_dir / "tolerance.png")
+        # Which hour is confused with which: the usual failure is swapping the two hands.
+        from ..metrics import confusion_matrix
+        hours = [str(h) for h in [12, *range(1, 12)]]
+        cm = rp.plot_confusion(confusion_matrix(true[:, 0] % 12, pred[:, 0] % 12, 12), hours, out_dir / "hours.png")
+        swapped = float(np.mean((pred[:, 0] == (np.round(true[:, 1] / 5).astype(int) % 12)) & (err > 15)))
+        return [
+            ("Accuracy by tolerance and error distribution", [tol_png]),
+            ("Hour confusion (rows true, columns predicted)",
+             [cm, {"hands swapped (hour read where the minute hand points)": swapped}]),
+            ("Predictions, largest errors first", [grid]),
+        ]
+
+
+TASK = ClockTask()

@@ -1,0 +1,225 @@
+"""The clock task: time parsing and readers, the synthetic generator, circular metrics, decoding,
+and a tiny end-to-end run (train on fresh renders → predict → export) through the CLI."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from glancekit.cli import main
+from glancekit.data.readers import read_dataset
+from glancekit.data.synth import EpochSampler, SynthDataset, parse_spec, synth_samples
+from glancekit.errors import GlanceError
+from glancekit.metrics.clock import circular_error, clock_report
+from glancekit.synth import clock as sc
+from glancekit.tasks import get
+from glancekit.tasks.clock import parse_time
+
+
+def perfect_outputs(times: np.ndarray) -> np.ndarray:
+    """Raw model outputs that say exactly these (hour, minute) times."""
+    out = np.zeros((len(times), 76))
+    for i, (h, m) in enumerate(times):
+        out[i, h] = out[i, 12 + m] = 6.0
+        a, b = (h + m / 60) * math.pi / 6, m * math.pi / 30
+        out[i, 72:76] = [math.sin(a), math.cos(a), math.sin(b), math.cos(b)]
+    return out
+
+
+# ---------------------------------------------------------------------------------- parsing, readers
+
+@pytest.mark.parametrize("text,expected", [("10-35", (10, 35)), ("10_35", (10, 35)), ("10:35", (10, 35)),
+                                           ("12-00", (0, 0)), ("7h05_kitchen", (7, 5)), ("3-5", (3, 5)),
+                                           ("13-00", None), ("10-60", None), ("clock", None), ("10-355", None)])
+def test_parse_time(text, expected):
+    assert parse_time(text) == expected
+
+
+def test_readers_folder_names_csv_and_class_folders(tmp_path):
+    task = get("clock")
+    img = np.full((20, 30, 3), 200, np.uint8)
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for name in ("10-35.jpg", "12_00.png", "3-07_office.png"):
+        cv2.imwrite(str(flat / name), img)
+    s = read_dataset(flat, task)
+    assert s.meta["reader"] == "time-in-filename"
+    assert sorted(s.targets) == [(0, 0), (3, 7), (10, 35)]
+
+    folders = tmp_path / "time"  # the TIME data set's "h-m" class folders
+    for name in ("1-05", "11-55"):
+        (folders / name).mkdir(parents=True)
+        cv2.imwrite(str(folders / name / "a.png"), img)
+    assert sorted(read_dataset(folders, task).targets) == [(1, 5), (11, 55)]
+
+    (tmp_path / "c").mkdir()
+    cv2.imwrite(str(tmp_path / "c" / "x.png"), img)
+    (tmp_path / "c" / "labels.csv").write_text("file,hour,minute\nx.png,12,59\n")
+    assert read_dataset(tmp_path / "c", task).targets == [(0, 59)]
+    (tmp_path / "c" / "labels.csv").write_text("file,hour,minute\nx.png,14,00\n")
+    with pytest.raises(GlanceError, match="labels.csv:2: time 14:00"):
+        read_dataset(tmp_path / "c", task)
+
+
+def test_synth_spec_parsing():
+    assert parse_spec("synth").split == "train" and parse_spec("synth").n is None
+    assert (parse_spec("synth:test:20").split, parse_spec("synth:test:20").n) == ("test", 20)
+    assert parse_spec("data/synth") is None
+    for bad in ("synth:nope", "synth:val:x", "synth:val:0"):
+        with pytest.raises(GlanceError):
+            parse_spec(bad)
+    with pytest.raises(GlanceError, match="no synthetic data generator"):
+        synth_samples(get("digits"), "train", 2)
+
+
+# -------------------------------------------------------------------------------------- the generator
+
+def test_held_out_families_are_disjoint_but_cover_every_part():
+    assert set(sc.TRAIN_FAMILIES).isdisjoint(sc.TEST_FAMILIES)
+    assert len(sc.TRAIN_FAMILIES) + len(sc.TEST_FAMILIES) == len(sc.FAMILIES) == 60
+    for i, values in enumerate((sc.DIALS, sc.NUMERALS, sc.HANDS)):
+        assert {f[i] for f in sc.TRAIN_FAMILIES} == set(values)  # every part is seen in training
+
+
+def test_render_is_seeded_and_labelled():
+    a = sc.render_clock(np.random.default_rng(3), 96)
+    b = sc.render_clock(np.random.default_rng(3), 96)
+    assert a.image.shape == (96, 96, 3) and a.image.dtype == np.uint8
+    assert np.array_equal(a.image, b.image) and (a.hour, a.minute) == (b.hour, b.minute)
+    assert a.family in sc.TRAIN_FAMILIES
+    t = sc.render_clock(np.random.default_rng(3), 96, families=sc.TEST_FAMILIES)
+    assert t.family in sc.TEST_FAMILIES
+
+
+@pytest.mark.parametrize("hour,minute", [(3, 0), (9, 30), (0, 45), (7, 20)])
+def test_face_draws_the_hands_where_the_label_says(hour, minute):
+    """On an upright face, the minute hand's ink lies along the minute angle, not opposite it."""
+    rng = np.random.default_rng(hour * 60 + minute)
+    size = 200
+    face, mask = sc._face(rng, size, hour, minute, 0.0, ("round", "bare", "baton"))
+    face2, _ = sc._face(np.random.default_rng(hour * 60 + minute), size, (hour + 6) % 12, (minute + 30) % 60, 0.0,
+                        ("round", "bare", "baton"))
+    diff = np.abs(face.astype(int) - face2.astype(int)).sum(2)  # only the hands differ between the two
+
+    def ink_at(angle_deg: float, frac: float) -> int:
+        a = math.radians(angle_deg)
+        r = size * 0.48 * frac
+        x, y = int(size / 2 + r * math.sin(a)), int(size / 2 - r * math.cos(a))
+        return int(diff[y - 1:y + 2, x - 1:x + 2].max())
+
+    m_angle = minute * 6
+    h_angle = (hour + minute / 60) * 30
+    assert ink_at(m_angle, 0.55) > 0, "no minute hand along the minute angle"
+    assert ink_at(h_angle, 0.3) > 0, "no hour hand along the hour angle"
+    # The minute hand reaches further than the hour hand does.
+    if abs(((m_angle - h_angle + 180) % 360) - 180) > 40:
+        assert ink_at(h_angle, 0.8) == 0
+
+
+def test_synth_dataset_renders_new_images_every_epoch():
+    task = get("clock")
+    ds, sampler = SynthDataset(task, seed=0, epoch_size=4), EpochSampler(4)
+    first = [ds[i][1].tolist() for i in sampler]
+    x0 = ds[0][0]
+    sampler.set_epoch(1)
+    second = [ds[i][1].tolist() for i in sampler]
+    assert list(sampler) == [4, 5, 6, 7] and first != second
+    assert x0.shape == (3, *task.input_size) and x0.dtype == torch.float32
+    assert torch.equal(ds[0][0], x0)  # same index, same image
+
+
+def test_preprocess_pads_to_square_and_keeps_angles():
+    task = get("clock")
+    wide = np.zeros((50, 100, 3), np.uint8)
+    cv2.line(wide, (50, 25), (50, 5), (255, 255, 255), 3)  # a hand pointing at 12
+    x = task.preprocess(wide)
+    assert x.shape == (3, 112, 112) and x.min() >= -1 and x.max() <= 1
+    col = x[0, :, 56]
+    assert col[20:50].max() > 0.5  # still vertical above the centre: no squashing
+    assert task.preprocess(np.zeros((30, 30), np.uint8)).shape == (3, 112, 112)  # gray works too
+
+
+# --------------------------------------------------------------------------------- metrics, decoding
+
+def test_circular_error_and_report_by_hand():
+    assert circular_error(np.array([0]), np.array([719]))[0] == 1  # 12:00 vs 11:59
+    assert circular_error(np.array([30]), np.array([690]))[0] == 60
+    true = np.array([[10, 35], [0, 0], [3, 10], [6, 40], [11, 59]])
+    pred = np.array([[10, 35], [11, 59], [3, 12], [9, 40], [5, 0]])
+    r = clock_report(pred, true)
+    assert r["exact"] == pytest.approx(1 / 5)
+    assert r["within1"] == pytest.approx(2 / 5)   # 10:35 exact, 11:59 vs 12:00 one minute
+    assert r["within5"] == pytest.approx(3 / 5)   # + 3:12 vs 3:10
+    assert r["hour_accuracy"] == pytest.approx(2 / 5)
+    assert r["minute_accuracy"] == pytest.approx(2 / 5)  # 10:35 and 6:40
+    # partial credit: 1 (10:35) + 0 (11:59 vs 12:00: hour wrong, minute 60→0 vs 0 right → 0.5)
+    #   + 1 (3:12 rounds to 3:10) + 0.5 (minute right) + 0 (5:00 vs 11:59: minute 0 vs 60≡0 → 0.5)
+    assert r["partial_credit"] == pytest.approx((1 + 0.5 + 1 + 0.5 + 0.5) / 5 * 100)
+    errs = circular_error(pred[:, 0] * 60 + pred[:, 1], true[:, 0] * 60 + true[:, 1])
+    assert r["mae_minutes"] == pytest.approx(errs.mean())
+
+
+def test_decode_is_exact_and_keeps_hour_consistent_with_minute():
+    task = get("clock")
+    rng = np.random.default_rng(0)
+    times = np.stack([rng.integers(0, 12, 300), rng.integers(0, 60, 300)], 1)
+    out = perfect_outputs(times)
+    assert task.evaluate(out, times)["exact"] == 1.0
+    # 2:58: the hour hand sits almost on 3. Hour logits undecided between 2 and 3 → the hand angle,
+    # read at minute 58, must pick 2 (reading 3:58 would be an hour off).
+    out = perfect_outputs(np.array([[2, 58]]))
+    out[0, :12] = 0
+    out[0, 2] = out[0, 3] = 3.0
+    pred = task.decode(out, {})[0]
+    assert (pred.label, pred.hour, pred.minute) == ("2:58", 2, 58)
+    assert 0 < pred.confidence <= 1
+    assert task.decode(perfect_outputs(np.array([[0, 5]])), {})[0].label == "12:05"
+
+
+def test_loss_prefers_near_misses():
+    task = get("clock")
+    y = torch.tensor([[0, 0]])
+    near = torch.tensor(perfect_outputs(np.array([[11, 59]])), dtype=torch.float32)
+    far = torch.tensor(perfect_outputs(np.array([[6, 30]])), dtype=torch.float32)
+    assert task.loss(near, y) < task.loss(far, y)
+
+
+# ------------------------------------------------------------------------------------- end to end
+
+def test_synth_cli_train_predict_export(tmp_path, capsys):
+    out = tmp_path / "syn"
+    assert main(["synth", "clock", "--out", str(out), "--n", "6", "--seed", "1", "--split", "test"]) == 0
+    s = read_dataset(out, get("clock"))
+    assert len(s) == 6 and all(t == r for t, r in zip(s.targets, synth_samples(get("clock"), "test", 6, 1).targets))
+    assert main(["synth", "clock", "--out", str(out), "--n", "2"]) == 2  # never overwrite a data set
+    assert "already exists" in capsys.readouterr().err
+
+    project = tmp_path / "runs"
+    assert main(["train", "clock", "--data", "synth", "--epochs", "1", "--epoch-size", "64", "--val-size", "32",
+                 "--batch", "32", "--project", str(project), "--name", "t"]) == 0
+    run = project / "clock" / "t"
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "done" and info["split"]["synthetic"] and info["split"]["epoch_size"] == 64
+    assert (run / "report.html").is_file() and (run / "tolerance.png").is_file()
+    assert "val_within1" in (run / "metrics.csv").read_text()
+
+    weights = run / "weights" / "best.pt"
+    assert main(["predict", "clock", str(out / "images"), "--weights", str(weights), "--out",
+                 str(tmp_path / "p.csv")]) == 0
+    rows = (tmp_path / "p.csv").read_text().splitlines()
+    assert rows[0].split(",")[:2] == ["path", "prediction"] and len(rows) == 7
+    assert all(parse_time(r.split(",")[1]) is not None for r in rows[1:])
+    assert main(["export", "clock", "--weights", str(weights)]) == 0
+    assert weights.with_suffix(".onnx").is_file()
+
+
+def test_grid_pool_matches_adaptive_pool():
+    from glancekit.models.cnn import GridPool
+    for shape, g in (((2, 3, 7, 7), 4), ((1, 2, 8, 5), 3), ((1, 1, 6, 6), 2)):
+        x = torch.randn(shape)
+        assert torch.allclose(GridPool(g)(x), torch.nn.AdaptiveAvgPool2d(g)(x), atol=1e-6)
