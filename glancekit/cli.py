@@ -118,6 +118,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--tag")
     r.add_argument("--project", default="runs")
 
+    sv = sub.add_parser("serve", help="local web app: draw, live camera, upload, label, runs (+ JSON API)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--project", default="runs", help="runs folder shown on the Runs page")
+    sv.add_argument("--drawings", default="drawings", help="folder where the Draw page saves drawings")
+    sv.add_argument("--label", dest="label_task", help="task whose proposals the Label page reviews")
+    sv.add_argument("--pool", help="image folder of those proposals (see glance label)")
+    sv.add_argument("--labels", help="labels CSV (default: POOL/labels.csv)")
+    sv.add_argument("--weights", action="append", default=[], metavar="TASK=PATH",
+                    help="serve these weights for a task instead of the shipped ones (repeatable)")
+
     s = sub.add_parser("ship", help="copy a run's best weights into the package with their card and ONNX")
     s.add_argument("task")
     s.add_argument("--weights", required=True)
@@ -215,6 +226,30 @@ def _cmd_runs(a: argparse.Namespace) -> None:
     print_runs(list_runs(a.project, a.task, a.tag))
 
 
+def _cmd_serve(a: argparse.Namespace) -> None:
+    from .serve.app import ServeConfig, serve
+    from .tasks import get
+    weights = {}
+    for item in a.weights:
+        task, sep, path = item.partition("=")
+        if not sep or not path:
+            raise GlanceError(f"--weights takes TASK=PATH, got '{item}'")
+        get(task)
+        if not Path(path).is_file():
+            raise GlanceError(f"no such weights file: {path}")
+        weights[task] = path
+    if a.label_task:
+        get(a.label_task)
+        if not a.pool:
+            raise GlanceError("--label needs --pool DIR (the images whose proposals to review)")
+        if not Path(a.pool).is_dir():
+            raise GlanceError(f"no such pool folder: {a.pool}")
+    if a.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"glance serve: listening on {a.host}: other machines on the network can reach this app")
+    serve(a.host, a.port, ServeConfig(project=a.project, drawings=a.drawings, label_task=a.label_task,
+                                      label_pool=a.pool, labels=a.labels, weights=weights))
+
+
 def _cmd_ship(a: argparse.Namespace) -> None:
     from .engine.bench import ship
     from .tasks import get
@@ -223,7 +258,7 @@ def _cmd_ship(a: argparse.Namespace) -> None:
 
 COMMANDS: dict[str, Any] = {"train": _cmd_train, "synth": _cmd_synth, "val": _cmd_val, "predict": _cmd_predict, "export": _cmd_export,
                             "bench": _cmd_bench, "runs": _cmd_runs,
-                            "label": _cmd_label, "review": _cmd_review, "ship": _cmd_ship}
+                            "label": _cmd_label, "review": _cmd_review, "serve": _cmd_serve, "ship": _cmd_ship}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..data.dataset import prepare
+from ..data.synth import load_photos, parse_spec, synth_samples
 from ..errors import GlanceError
 from ..output import print_metrics
 from ..runs.store import atomic_write_text
@@ -49,6 +50,24 @@ def default_data(task: Task) -> Path:
     return path
 
 
+def _bench_samples(task: Task, data: str | Path | None, split: str, seed: int, meta: dict[str, Any]
+                   ) -> tuple[Any, str, str]:
+    """The benchmark set: `data`, else the task's default. A real set is cut to exactly the part
+    training held out (same seed and fractions as the run's split); a synthetic spec is rendered with
+    its own seed stream (and the task's background photos when the shared data has them)."""
+    spec_text = str(data) if data else task.default_data
+    spec = parse_spec(spec_text)
+    if spec is not None:
+        bg = data_root() / task.synth_backgrounds if task.synth_backgrounds else None
+        photos = load_photos(bg) if bg is not None and bg.is_dir() else []
+        samples = synth_samples(task, spec.split, spec.n or 1000, seed, photos)
+        return samples, f"{spec_text} ({len(photos)} background photos)", spec.split
+    data_path = Path(data) if data else default_data(task)
+    sp = meta.get("split", {}) if isinstance(meta.get("split"), dict) else {}
+    samples = load_eval_samples(task, data_path, split, int(sp.get("seed", seed)), sp.get("val_frac"), sp.get("test_frac"))
+    return samples, str(data_path), split
+
+
 def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 5) -> float:
     for _ in range(warmup):
         fn()
@@ -66,13 +85,16 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     ckpt = load_checkpoint(wpath, task)
     _, model = build_from_checkpoint(ckpt)
     meta = ckpt["meta"]
-    data_path = Path(data) if data else default_data(task)
-    sp = meta.get("split", {}) if isinstance(meta.get("split"), dict) else {}
-    # Evaluate on exactly the part training held out: same seed and fractions as the run's split.
-    samples = load_eval_samples(task, data_path, split, int(sp.get("seed", seed)), sp.get("val_frac"), sp.get("test_frac"))
+    samples, data_path, split = _bench_samples(task, data, split, seed, meta)
     x, y = prepare(task, samples, "reading")
     infer = torch_infer(model)
     ev = evaluate_arrays(task, infer, x, y.numpy(), meta)
+    real: dict[str, Any] = {}
+    real_path = data_root() / task.real_data if task.real_data and not data else None
+    if real_path is not None and real_path.exists():  # real photos beside the synthetic benchmark
+        rs = load_eval_samples(task, real_path)
+        rx, ry = prepare(task, rs, "reading real")
+        real = {"data": str(real_path), "images": len(rs), "metrics": evaluate_arrays(task, infer, rx, ry.numpy(), meta).metrics}
 
     shape = (task.channels, *task.input_size)
     x1 = np.ascontiguousarray(x[:1]) if len(x) else np.zeros((1, *shape), np.float32)
@@ -100,7 +122,8 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
             shutil.rmtree(tmpdir, ignore_errors=True)
     result = {
         "task": task.name, "weights": str(wpath), "data": str(data_path), "split": split, "images": len(samples),
-        "metrics": ev.metrics, "onnx_metrics": onnx_metrics, "onnx_max_abs_diff": onnx_diff,
+        "metrics": ev.metrics, "real": real or f"no real photos found (looked for {real_path})",
+        "onnx_metrics": onnx_metrics, "onnx_max_abs_diff": onnx_diff,
         "latency_ms": latency, "latency_note": f"median of {repeats} runs (batch 64: {max(5, repeats // 5)}), "
                                                f"torch threads {torch.get_num_threads()}",
         "params": int(sum(p.numel() for p in model.parameters())),
@@ -110,6 +133,8 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     }
     out_path = Path(out) if out else Path("runs") / task.name / "bench.json"
     atomic_write_text(out_path, json.dumps(result, indent=2))
+    if real:
+        print_metrics(real["metrics"], f"real photos: {real['data']} ({real['images']} images)")
     print_metrics({**ev.metrics, **{f"latency {k}": v for k, v in latency.items()}, "params": result["params"],
                    "weights KiB": round(result["weights_bytes"] / 1024, 1), "onnx KiB": round(onnx_size / 1024, 1),
                    "onnx max abs diff": onnx_diff},

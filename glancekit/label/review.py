@@ -1,4 +1,4 @@
-"""Review proposed labels in a terminal, one key per class — the fallback until the web app's Label page.
+"""Review proposed labels in a terminal, one key per class (the web app's Label page does the same).
 
 Every decision is written to the labels file at once (atomic rewrite), so a crash or Ctrl-C loses at
 most the image on screen. Keys: the class keys shown, Enter = accept the proposal, s = skip, u = undo,
@@ -12,9 +12,8 @@ from typing import Callable
 import numpy as np
 
 from ..data.images import load_image
-from ..errors import GlanceError
 from ..tasks import Task
-from .propose import Row, read_labels, write_labels
+from .session import LabelSession
 
 SHADES = " .:-=+*#%@"
 
@@ -41,23 +40,13 @@ def class_keys(task: Task) -> dict[str, str]:
 def review(task: Task, labels_path: str | Path, pool: str | Path, ask: Callable[[str], str] = input,
            show: Callable[[str], None] = print, limit: int | None = None) -> int:
     """Walk the proposals in review order; return the number of decisions saved."""
-    labels_path, pool = Path(labels_path), Path(pool)
-    rows = read_labels(labels_path)
-    if not rows:
-        raise GlanceError(f"no labels file at {labels_path}: run `glance label {task.name} --pool DIR` first")
-    queue = sorted((r for r in rows.values() if r.source != "human"), key=lambda r: (r.review_rank, r.file))
-    if limit:
-        queue = queue[:limit]
+    session = LabelSession(task, Path(labels_path), Path(pool), limit)
     keys = class_keys(task)
     legend = "  ".join(f"[{k}] {v}" for k, v in keys.items()) + "  [Enter] accept  [s] skip  [u] undo  [q] quit"
-    history: list[tuple[int, Row]] = []
-    decisions, i = 0, 0
-    while i < len(queue):
-        row = queue[i]
-        path = pool / row.file
-        show(ascii_art(task.preprocess(load_image(path))))
+    while (row := session.current) is not None:
+        show(ascii_art(task.preprocess(load_image(session.pool / row.file))))
         proposal = f"{row.label} ({row.confidence:.2f})" if row.label else "none"
-        show(f"[{i + 1}/{len(queue)}] {row.file}  proposed: {proposal}\n{legend}")
+        show(f"[{session.position + 1}/{len(session.queue)}] {row.file}  proposed: {proposal}\n{legend}")
         try:
             key = ask("> ").strip().lower()
         except EOFError:
@@ -65,23 +54,12 @@ def review(task: Task, labels_path: str | Path, pool: str | Path, ask: Callable[
         if key == "q":
             break
         if key == "u":
-            if history:
-                i, previous = history.pop()
-                rows[previous.file] = previous
-                write_labels(labels_path, rows)
-                decisions -= 1
-            continue
-        if key == "s":
-            i += 1
-            continue
-        label = keys.get(key) if key else (row.label or None)
-        if label is None:
-            show(f"unknown key '{key}'")
-            continue
-        history.append((i, rows[row.file]))
-        rows[row.file] = Row(row.file, label, "human", 1.0, row.cluster, row.review_rank)
-        write_labels(labels_path, rows)  # saved before the next image is shown
-        decisions += 1
-        i += 1
-    show(f"{decisions} decisions saved to {labels_path}")
-    return decisions
+            session.undo()
+        elif key == "s":
+            session.skip()
+        elif key in keys or (not key and row.label):
+            session.decide(keys.get(key))
+        else:
+            show(f"unknown key '{key}'" if key else "no proposal to accept: press a class key")
+    show(f"{session.decisions} decisions saved to {session.labels_path}")
+    return session.decisions

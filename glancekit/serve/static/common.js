@@ -1,0 +1,81 @@
+// Shared helpers for every page: the navigation bar, API calls with readable errors, task list.
+"use strict";
+const PAGES = [["draw", "Draw"], ["camera", "Live camera"], ["upload", "Upload"], ["label", "Label"], ["runs", "Runs"]];
+
+function nav(active) {
+  const h = document.createElement("header");
+  h.innerHTML = "<b>glancekit</b>" + PAGES.map(([p, t]) =>
+    `<a href="/${p}" class="${p === active ? "active" : ""}">${t}</a>`).join("") +
+    '<a href="/docs" style="margin-left:auto">API docs</a>';
+  document.body.prepend(h);
+}
+
+async function api(path, options) {
+  const r = await fetch(path, options);
+  let body = null;
+  try { body = await r.json(); } catch (e) { body = null; }
+  if (!r.ok) {
+    const msg = body && body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : r.statusText;
+    const err = new Error(msg); err.status = r.status; throw err;
+  }
+  return body;
+}
+
+async function predictBlob(task, blob, filename) {
+  const fd = new FormData();
+  fd.append("image", blob, filename || "image.png");
+  return api(`/api/predict/${encodeURIComponent(task)}`, { method: "POST", body: fd });
+}
+
+async function taskOptions(select, preferred) {
+  const tasks = await api("/api/tasks");
+  select.innerHTML = "";
+  for (const t of tasks) {
+    const o = document.createElement("option");
+    o.value = t.name;
+    o.textContent = t.available ? t.name : `${t.name} (unavailable: no weights yet)`;
+    o.disabled = !t.available;
+    select.appendChild(o);
+  }
+  const pick = (preferred || []).find(n => tasks.some(t => t.name === n && t.available)) ||
+    (tasks.find(t => t.available) || {}).name;
+  if (pick) select.value = pick;
+  return tasks;
+}
+
+function esc(s) { return String(s).replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
+
+// The hand skeleton (21 points: wrist, then 4 per finger thumb→little), drawn over an image or video.
+const SKELETON = [[0,1],[1,2],[2,3],[3,4],[0,5],[5,6],[6,7],[7,8],[5,9],[9,10],[10,11],[11,12],[9,13],[13,14],[14,15],[15,16],[13,17],[0,17],[17,18],[18,19],[19,20]];
+function drawKeypoints(ctx, points, sx, sy) {
+  ctx.lineWidth = 2; ctx.strokeStyle = "#00e5ff"; ctx.fillStyle = "#ff3d00";
+  for (const [a, b] of SKELETON) {
+    if (!points[a] || !points[b]) continue;
+    ctx.beginPath(); ctx.moveTo(points[a][0] * sx, points[a][1] * sy); ctx.lineTo(points[b][0] * sx, points[b][1] * sy); ctx.stroke();
+  }
+  for (const p of points) { ctx.beginPath(); ctx.arc(p[0] * sx, p[1] * sy, 3, 0, 7); ctx.fill(); }
+}
+
+// A short human summary of any task's prediction, plus task-specific detail HTML.
+function describe(task, pred) {
+  let detail = "";
+  if (pred.top && pred.top.length) {
+    detail = '<table class="bars">' + pred.top.map(([n, p]) =>
+      `<tr><td>${esc(n)}</td><td style="width:120px"><div class="bar" style="width:${Math.round(p * 100)}%"></div></td><td>${(p * 100).toFixed(1)}%</td></tr>`).join("") + "</table>";
+  }
+  if (task === "eyes") {
+    detail = `<div>p(open) ${(pred.open_prob * 100).toFixed(1)}%</div><div style="width:150px;background:#ddd"><div class="bar" style="width:${Math.round(pred.open_prob * 100)}%"></div></div>`;
+  }
+  return { label: pred.label, confidence: pred.confidence, detail };
+}
+
+// A small analog dial showing a read time (clock task).
+function drawDial(ctx, x, y, r, hour, minute) {
+  ctx.save(); ctx.strokeStyle = "#fff"; ctx.fillStyle = "rgba(0,0,0,.55)";
+  ctx.beginPath(); ctx.arc(x, y, r, 0, 7); ctx.fill();
+  const hand = (ang, len, w) => { ctx.lineWidth = w; ctx.beginPath(); ctx.moveTo(x, y);
+    ctx.lineTo(x + Math.sin(ang) * len, y - Math.cos(ang) * len); ctx.stroke(); };
+  hand(((hour % 12) + minute / 60) / 12 * 2 * Math.PI, r * 0.5, 4);
+  hand(minute / 60 * 2 * Math.PI, r * 0.85, 2);
+  ctx.restore();
+}
