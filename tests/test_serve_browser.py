@@ -1,0 +1,188 @@
+"""The web app in a real browser: Debian's chromium driven by Playwright against `glance serve` on a free
+loopback port. Draw a digit with the mouse, upload an image, label with key presses, open Runs, and run
+the Live camera page on Chromium's fake camera. A screenshot of every page lands in the test's tmp dir.
+
+Skips (with the reason) where chromium or playwright is missing; CI sets GLANCE_REQUIRE_BROWSER=1 so
+there a missing browser fails instead of skipping.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from .conftest import render_digit
+from .test_serve_api import make_pool
+
+CHROMIUM = os.environ.get("GLANCE_CHROMIUM", "/usr/bin/chromium")
+REQUIRED = os.environ.get("GLANCE_REQUIRE_BROWSER") == "1"
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        return f"chromium not found at {CHROMIUM} (apt-get install chromium chromium-driver)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install playwright)"
+    return None
+
+
+reason = _missing()
+if reason and REQUIRED:
+    raise RuntimeError(f"browser tests are required here (GLANCE_REQUIRE_BROWSER=1) but {reason}")
+pytestmark = pytest.mark.skipif(reason is not None, reason=reason or "")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_run):
+    import uvicorn
+
+    from glancekit.serve.app import ServeConfig, create_app
+    root = tmp_path_factory.mktemp("serve")
+    pool = make_pool(root / "pool")
+    cfg = ServeConfig(project=str(tiny_run.parent.parent), drawings=str(root / "drawings"), label_task="eyes",
+                      label_pool=str(pool))
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "server did not start"
+    yield {"url": f"http://127.0.0.1:{port}", "root": root, "pool": pool}
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
+                              args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                                    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"])
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser, request):
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_draw_a_one_with_the_mouse(server, page, tmp_path):
+    page.goto(server["url"] + "/draw")
+    box = page.locator("#canvas").bounding_box()
+    x = box["x"] + box["width"] / 2
+    page.mouse.move(x, box["y"] + 40)
+    page.mouse.down()
+    for i in range(1, 21):  # a vertical stroke, top to bottom
+        page.mouse.move(x + i * 0.3, box["y"] + 40 + i * 10)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#prediction').textContent !== '–'", timeout=15000)
+    page.wait_for_function("document.querySelector('#model-input').src.startsWith('data:image/png')", timeout=15000)
+    assert page.locator("#prediction").text_content() == "1"
+    assert page.locator("#top3 tr").count() == 3
+    page.click("#save")
+    page.wait_for_selector("#status .ok", timeout=10000)
+    assert len(list((server["root"] / "drawings" / "1").glob("*.png"))) == 1
+    page.screenshot(path=str(tmp_path / "draw.png"))
+    page.click("#clear")
+    assert page.locator("#prediction").text_content() == "–"
+
+
+def test_upload_images(server, page, tmp_path):
+    files = []
+    for d in (4, 7):
+        f = tmp_path / f"digit{d}.png"
+        cv2.imwrite(str(f), render_digit(d, np.random.default_rng(d), size=64))
+        files.append(f)
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"not an image at all")
+    page.goto(server["url"] + "/upload")
+    page.wait_for_function("document.querySelector('#task').value === 'digits'")
+    assert "unavailable" not in page.locator("#task option[value=digits]").text_content()
+    page.set_input_files("#files", [str(f) for f in files] + [str(bad)])
+    page.wait_for_function("document.querySelectorAll('.result.done, .result.failed').length === 3", timeout=20000)
+    got = {page.locator(f".result[data-file='{f.name}'] .big").text_content() for f in files}
+    assert got == {"4", "7"}
+    assert "not an image" in page.locator(".result[data-file='notes.png'] .muted").text_content()
+    page.screenshot(path=str(tmp_path / "upload.png"))
+
+
+def test_label_two_images_with_keys(server, page, tmp_path):
+    labels = server["pool"] / "labels.csv"
+    page.goto(server["url"] + "/label")
+    page.wait_for_function("document.querySelector('#file').textContent === 'e0.png'", timeout=10000)
+    page.keyboard.press("o")
+    page.wait_for_function("document.querySelector('#file').textContent === 'e1.png'", timeout=10000)
+    page.keyboard.press("c")
+    page.wait_for_function("document.querySelector('#file').textContent === 'e2.png'", timeout=10000)
+    page.screenshot(path=str(tmp_path / "label.png"))
+    with open(labels, newline="") as f:
+        rows = {r["file"]: r for r in csv.DictReader(f)}
+    assert (rows["e0.png"]["label"], rows["e0.png"]["source"]) == ("open", "human")
+    assert (rows["e1.png"]["label"], rows["e1.png"]["source"]) == ("closed", "human")
+    assert rows["e2.png"]["source"] == "proposed"
+    page.keyboard.press("u")  # undo the last decision: e1 is proposed again
+    page.wait_for_function("document.querySelector('#file').textContent === 'e1.png'", timeout=10000)
+    with open(labels, newline="") as f:
+        assert {r["file"]: r for r in csv.DictReader(f)}["e1.png"]["source"] == "proposed"
+
+
+def test_runs_page_lists_and_opens_a_run(server, page, tmp_path, tiny_run):
+    page.goto(server["url"] + "/runs")
+    row = page.locator(f"#runs-table tr[data-name='{tiny_run.name}']")
+    row.wait_for(timeout=10000)
+    assert "done" in row.text_content()
+    row.click()
+    page.wait_for_selector("#run-detail .pictures img", timeout=10000)
+    assert page.locator("#run-detail .pictures img").count() >= 3
+    assert page.locator("#charts canvas").count() == 2
+    page.wait_for_function("Array.from(document.querySelectorAll('#run-detail img')).every(i => i.complete && i.naturalWidth > 0)",
+                           timeout=10000)
+    page.screenshot(path=str(tmp_path / "runs.png"), full_page=True)
+
+
+def test_camera_page_streams_fake_camera_and_explains_missing_one(server, page, browser, tmp_path):
+    page.goto(server["url"] + "/camera")
+    page.wait_for_function("document.querySelector('#task').value !== ''")
+    page.select_option("#task", "digits")
+    page.click("#start")
+    page.wait_for_function("parseFloat(document.querySelector('#fps').textContent) > 0", timeout=20000)
+    assert page.locator("#latency").text_content() != "–"
+    page.screenshot(path=str(tmp_path / "camera.png"))
+    page.click("#stop")
+
+    ctx = browser.new_context()  # a browser that gives the page no camera at all
+    other = ctx.new_page()
+    other.add_init_script("Object.defineProperty(navigator, 'mediaDevices', {value: undefined})")
+    other.goto(server["url"] + "/camera")
+    other.click("#start")
+    other.wait_for_selector("#camera-error", state="visible", timeout=5000)
+    assert "video file" in other.locator("#camera-error").text_content()
+    other.screenshot(path=str(tmp_path / "camera-none.png"))
+    ctx.close()
