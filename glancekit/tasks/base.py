@@ -99,6 +99,17 @@ class Task:
         """uint8 HxW or HxWx3 image → float32 CxHxW array the model takes."""
         raise NotImplementedError
 
+    def pack_image(self, image: np.ndarray, target: Any) -> tuple[np.ndarray, Any]:
+        """A decoded uint8 image (and its target) made small for a packed data set (`glance pack`):
+        resized to the model's input size. Tasks whose targets live in pixels (keypoints) or that must
+        not squash the image (clocks) override this. `preprocess` still runs on the packed image."""
+        import cv2
+        h, w = self.input_size
+        if image.shape[:2] != (h, w):
+            interp = cv2.INTER_AREA if image.shape[0] > h or image.shape[1] > w else cv2.INTER_LINEAR
+            image = cv2.resize(image, (w, h), interpolation=interp)
+        return image, target
+
     def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Random training-time changes of a preprocessed batch (and its targets). Default: none."""
         return x, y
