@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--val-size", dest="val_size", type=int, help="with --data synth: rendered validation images")
     t.add_argument("--backgrounds", help="with --data synth: folder of photos to use as backgrounds")
 
-    sy = sub.add_parser("synth", help="render labelled synthetic images (clock) into a folder with labels.csv")
+    sy = sub.add_parser("synth", help="render labelled synthetic images (clock, hands) into a folder with labels.csv")
     sy.add_argument("task")
     sy.add_argument("--out", required=True, help="output folder (images/ and labels.csv are written there)")
     sy.add_argument("--n", type=int, default=1000)
@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", help="write results to FILE.csv or FILE.json")
     pr.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
     pr.add_argument("--threshold", type=float, help="override the decision threshold shipped with the weights")
+    pr.add_argument("--save-vis", dest="save_vis", metavar="DIR",
+                    help="also save each image with its prediction drawn on it (keypoints: the skeleton)")
 
     e = sub.add_parser("export", help="export to ONNX or TorchScript and check it against torch")
     e.add_argument("task")
@@ -155,7 +157,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
 def _cmd_synth(a: argparse.Namespace) -> None:
     from .data.synth import write_synth
     from .tasks import get
-    out, rate = write_synth(get(a.task), Path(a.out), a.n, a.seed, a.split, a.backgrounds)
+    task = get({"hands": "hand_keypoints", "clocks": "clock"}.get(a.task, a.task))  # what is drawn, or the task
+    out, rate = write_synth(task, Path(a.out), a.n, a.seed, a.split, a.backgrounds)
     print(f"wrote {a.n} images and {out / 'labels.csv'} ({rate:.0f} images/s rendering, one core)")
 
 
@@ -178,6 +181,9 @@ def _cmd_predict(a: argparse.Namespace) -> None:
         predictor.meta["threshold"] = a.threshold
     preds = predictor.predict_files(files)
     print_predictions(files, preds, a.task)
+    if a.save_vis:
+        from .data.vis import save_visualizations
+        print(f"drew {save_visualizations(predictor.task, files, preds, Path(a.save_vis))} images into {a.save_vis}")
     if a.out:
         print(f"wrote {write_predictions(Path(a.out), files, preds)}")
 

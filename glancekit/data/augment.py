@@ -15,10 +15,10 @@ def _uniform(n: int, limit: float, device: torch.device) -> torch.Tensor:
     return (torch.rand(n, device=device) * 2 - 1) * limit
 
 
-def random_affine_grid(x: torch.Tensor, degrees: float = 0.0, scale: float = 0.0, shear: float = 0.0,
-                       shift_px: float = 0.0, hflip: float = 0.0) -> torch.Tensor:
-    """A sampling grid for per-image random rotation (±degrees), scale (1±scale), shear (±shear),
-    shift (±shift_px pixels) and horizontal flip (with probability hflip)."""
+def random_affine_theta(x: torch.Tensor, degrees: float = 0.0, scale: float = 0.0, shear: float = 0.0,
+                        shift_px: float = 0.0, hflip: float = 0.0) -> torch.Tensor:
+    """Per-image random affine matrices (B, 2, 3) in affine_grid's convention (output → input, in
+    normalised coordinates): rotation ±degrees, scale 1±scale, shear ±shear, shift ±shift_px, flip."""
     b, dev = x.shape[0], x.device
     ang = _uniform(b, math.radians(degrees), dev)
     sc = 1 + _uniform(b, scale, dev)
@@ -27,9 +27,28 @@ def random_affine_grid(x: torch.Tensor, degrees: float = 0.0, scale: float = 0.0
     ty = _uniform(b, shift_px * 2 / x.shape[-2], dev)
     flip = torch.where(torch.rand(b, device=dev) < hflip, -1.0, 1.0)
     cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
-    theta = torch.stack([torch.stack([cos * flip, -sin + sh * cos, tx], 1),
-                         torch.stack([sin * flip, cos + sh * sin, ty], 1)], 1)
+    return torch.stack([torch.stack([cos * flip, -sin + sh * cos, tx], 1),
+                        torch.stack([sin * flip, cos + sh * sin, ty], 1)], 1)
+
+
+def random_affine_grid(x: torch.Tensor, degrees: float = 0.0, scale: float = 0.0, shear: float = 0.0,
+                       shift_px: float = 0.0, hflip: float = 0.0) -> torch.Tensor:
+    """A sampling grid for per-image random rotation (±degrees), scale (1±scale), shear (±shear),
+    shift (±shift_px pixels) and horizontal flip (with probability hflip)."""
+    theta = random_affine_theta(x, degrees, scale, shear, shift_px, hflip)
     return F.affine_grid(theta, list(x.shape), align_corners=False)
+
+
+def map_points(theta: torch.Tensor, points: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Where pixel positions (B, K, 2) of the input land in the output sampled with `theta`: the
+    inverse of theta's output → input map, so keypoints move exactly with their image."""
+    u = (2 * points[..., 0] + 1) / width - 1
+    v = (2 * points[..., 1] + 1) / height - 1
+    a, t = theta[:, :, :2], theta[:, :, 2]
+    inv = torch.linalg.inv(a)
+    d = torch.stack([u, v], -1) - t[:, None, :]
+    out = torch.einsum("bij,bkj->bki", inv, d)
+    return torch.stack([((out[..., 0] + 1) * width - 1) / 2, ((out[..., 1] + 1) * height - 1) / 2], -1)
 
 
 def elastic(grid: torch.Tensor, prob: float, strength: float, coarse: int = 4) -> torch.Tensor:

@@ -17,14 +17,16 @@ from .readers import Samples
 
 def prepare(task: Task, samples: Samples, desc: str = "preparing") -> tuple[np.ndarray, torch.Tensor]:
     """Preprocessed inputs (N, C, H, W float32) and collated targets."""
-    arrays = []
+    arrays, targets = [], []
     with progress() as bar:
         job = bar.add_task(f"{desc} {len(samples)} images", total=len(samples))
-        for item in samples.items:
-            arrays.append(task.preprocess(load_image(item)))
+        for item, target in zip(samples.items, samples.targets):
+            x, t = task.preprocess_sample(load_image(item), target)
+            arrays.append(x)
+            targets.append(t)
             bar.advance(job)
     x = np.stack(arrays).astype(np.float32)
-    return x, task.collate_targets(samples.targets)
+    return x, task.collate_targets(targets)
 
 
 def tensor_dataset(x: np.ndarray, y: torch.Tensor) -> TensorDataset:

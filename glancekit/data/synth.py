@@ -122,8 +122,8 @@ class SynthDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         img, target = render(self.task, "train", int(i), self.seed, self.photos)
-        x = torch.from_numpy(self.task.preprocess(img))
-        return x, self.task.collate_targets([target])[0]
+        x, target = self.task.preprocess_sample(img, target)
+        return torch.from_numpy(x), self.task.collate_targets([target])[0]
 
 
 class EpochSampler(Sampler[int]):

@@ -67,8 +67,9 @@ class Predictor:
         items: Sequence[Any] = [inputs] if single else inputs
         if not items:
             return []
-        x = np.stack([self.task.preprocess(load_image(i)) for i in items])
-        preds = self.task.decode(self.infer(x), self.meta)
+        images = [load_image(i) for i in items]
+        x = np.stack([self.task.preprocess(im) for im in images])
+        preds = [self.task.finalize(p, im.shape) for p, im in zip(self.task.decode(self.infer(x), self.meta), images)]
         return preds[0] if single else preds
 
     def predict_files(self, files: Sequence[Path]) -> list[Prediction]:

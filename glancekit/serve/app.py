@@ -143,7 +143,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         from starlette.concurrency import run_in_threadpool
         x = p.task.preprocess(img)
         out = await run_in_threadpool(p.infer, x[None])
-        pred = p.task.decode(out, p.meta)[0]
+        pred = p.task.finalize(p.task.decode(out, p.meta)[0], img.shape)
         from ..tasks.base import display_image
         return {"task": task, "file": image.filename, "prediction": pred.to_dict(),
                 "latency_ms": round((time.perf_counter() - t0) * 1000, 2), "backend": p.backend,

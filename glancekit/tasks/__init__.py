@@ -11,6 +11,7 @@ _MODULES: dict[str, str] = {
     "digits": "glancekit.tasks.digits",
     "eyes": "glancekit.tasks.eyes",
     "clock": "glancekit.tasks.clock",
+    "hand_keypoints": "glancekit.tasks.hand_keypoints",
 }
 _INSTANCES: dict[str, Task] = {}
 

@@ -99,6 +99,28 @@ class Task:
         """uint8 HxW or HxWx3 image → float32 CxHxW array the model takes."""
         raise NotImplementedError
 
+    def preprocess_sample(self, image: np.ndarray, target: Any) -> tuple[np.ndarray, Any]:
+        """Preprocess an image together with its target. Tasks whose targets are pixel positions
+        (keypoints) move them into the model's input frame here; the default leaves targets alone."""
+        return self.preprocess(image), target
+
+    def finalize(self, prediction: Prediction, image_shape: tuple[int, ...]) -> Prediction:
+        """Map a decoded prediction back onto the original image (of `image_shape`), e.g. keypoints
+        from model-input pixels to image pixels. Default: nothing to map."""
+        return prediction
+
+    def visualize(self, image: np.ndarray, prediction: Prediction) -> np.ndarray:
+        """The image with the prediction drawn on it (`glance predict --save-vis`). Default: the label
+        and confidence written in the corner; keypoint tasks draw the skeleton."""
+        import cv2
+        img = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        scale = max(0.4, max(img.shape[:2]) / 400)
+        text = f"{prediction.label} {prediction.confidence:.2f}"
+        for color, thick in (((0, 0, 0), 4), ((255, 255, 0), 1)):
+            cv2.putText(img, text, (4, int(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, color,
+                        max(1, int(thick * scale)), cv2.LINE_AA)
+        return img
+
     def pack_image(self, image: np.ndarray, target: Any) -> tuple[np.ndarray, Any]:
         """A decoded uint8 image (and its target) made small for a packed data set (`glance pack`):
         resized to the model's input size. Tasks whose targets live in pixels (keypoints) or that must
