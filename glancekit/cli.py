@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=50)
     b.add_argument("--out", default=None, help="bench.json path (default: runs/TASK/bench.json)")
     b.add_argument("--update-card", action="store_true", help="write the results into the weights' card (TASK.json)")
+    b.add_argument("--peer", help="also run an optional peer model on the same images (hand_keypoints: mediapipe)")
 
     lb = sub.add_parser("label", help="propose labels for an unlabelled pool (embed, cluster, order by uncertainty)")
     lb.add_argument("task")
@@ -199,7 +200,7 @@ def _cmd_export(a: argparse.Namespace) -> None:
 def _cmd_bench(a: argparse.Namespace) -> None:
     from .engine.bench import bench
     from .tasks import get
-    bench(get(a.task), a.weights, a.data, a.split, a.seed, a.repeats, a.out, a.update_card)
+    bench(get(a.task), a.weights, a.data, a.split, a.seed, a.repeats, a.out, a.update_card, a.peer)
 
 
 def _cmd_label(a: argparse.Namespace) -> None:

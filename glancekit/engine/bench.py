@@ -68,6 +68,21 @@ def _bench_samples(task: Task, data: str | Path | None, split: str, seed: int, m
     return samples, str(data_path), split
 
 
+def _run_peer(task: Task, name: str, samples: Any, targets: np.ndarray, ours: dict[str, float]) -> dict[str, Any]:
+    """Run a peer model on exactly the benchmark images and score it with the same metrics; an image
+    where the peer finds nothing counts as all points missed."""
+    from ..data.images import load_image
+    from .peers import get_peer
+    fn = get_peer(task.name, name)
+    images = [load_image(i) for i in samples.items]
+    points, ms = fn(images)
+    found = ~np.isnan(points[..., 0]).any(1)
+    points = np.nan_to_num(points, nan=-1e4)
+    moved = np.stack([task.preprocess_sample(im, p)[1] for im, p in zip(images, points)])  # model-input frame
+    metrics = task.point_metrics(moved[..., :2], targets)  # type: ignore[attr-defined]
+    return {"peer": name, "detected": float(found.mean()), "ms_per_image": ms, "metrics": metrics}
+
+
 def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 5) -> float:
     for _ in range(warmup):
         fn()
@@ -80,7 +95,8 @@ def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 5) -> float:
 
 
 def bench(task: Task, weights: str | Path | None, data: str | Path | None, split: str = "test", seed: int = 0,
-          repeats: int = 50, out: str | Path | None = None, update_card: bool = False) -> dict[str, Any]:
+          repeats: int = 50, out: str | Path | None = None, update_card: bool = False,
+          peer: str | None = None) -> dict[str, Any]:
     wpath = resolve_weights(task, weights)
     ckpt = load_checkpoint(wpath, task)
     _, model = build_from_checkpoint(ckpt)
@@ -89,6 +105,7 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     x, y = prepare(task, samples, "reading")
     infer = torch_infer(model)
     ev = evaluate_arrays(task, infer, x, y.numpy(), meta)
+    peer_result = _run_peer(task, peer, samples, y.numpy(), ev.metrics) if peer else None
     real: dict[str, Any] = {}
     real_path = data_root() / task.real_data if task.real_data and not data else None
     if real_path is not None and real_path.exists():  # real photos beside the synthetic benchmark
@@ -122,7 +139,7 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
             shutil.rmtree(tmpdir, ignore_errors=True)
     result = {
         "task": task.name, "weights": str(wpath), "data": str(data_path), "split": split, "images": len(samples),
-        "metrics": ev.metrics, "real": real or f"no real photos found (looked for {real_path})",
+        "metrics": ev.metrics, **({"peer": peer_result} if peer_result else {}), "real": real or f"no real photos found (looked for {real_path})",
         "onnx_metrics": onnx_metrics, "onnx_max_abs_diff": onnx_diff,
         "latency_ms": latency, "latency_note": f"median of {repeats} runs (batch 64: {max(5, repeats // 5)}), "
                                                f"torch threads {torch.get_num_threads()}",
@@ -133,6 +150,12 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     }
     out_path = Path(out) if out else Path("runs") / task.name / "bench.json"
     atomic_write_text(out_path, json.dumps(result, indent=2))
+    if peer_result:
+        print_metrics({f"{k} (ours / {peer})": f"{ev.metrics.get(k, float('nan')):.4f} / {v:.4f}"
+                       for k, v in peer_result["metrics"].items()} |
+                      {"peer found a hand": f"{peer_result['detected']:.3f}",
+                       "peer ms per image": f"{peer_result['ms_per_image']:.1f}"},
+                      f"peer {peer} on the same {len(samples)} images")
     if real:
         print_metrics(real["metrics"], f"real photos: {real['data']} ({real['images']} images)")
     print_metrics({**ev.metrics, **{f"latency {k}": v for k, v in latency.items()}, "params": result["params"],
