@@ -39,9 +39,10 @@ class MobileNetV2(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, stem: int = 16,
                  stages: Sequence[Sequence[int]] = ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 2)),
-                 head: int = 128, dropout: float = 0.2) -> None:
+                 head: int = 128, dropout: float = 0.2, stem_stride: int = 1) -> None:
         super().__init__()
-        layers: list[nn.Module] = [ConvBNAct(in_channels, stem, 3, 1)]
+        # stem_stride 2 halves larger inputs (hand crops) before the first block, as MobileNetV2 does.
+        layers: list[nn.Module] = [ConvBNAct(in_channels, stem, 3, stem_stride)]
         c = stem
         for t, ch, n, s in stages:
             for i in range(n):

@@ -249,6 +249,50 @@ class ClassificationTask(Task):
         ]
 
 
+class TrustedThreshold:
+    """Mixin for a ClassificationTask that may answer "none of these" (`reject_label`).
+
+    The threshold is fitted on validation: the `trusted_percentile`-th percentile of the confidence of
+    correct predictions; below it the answer is `reject_label`. Training may add outliers with target
+    -1 (outlier exposure), which the loss pushes towards the uniform distribution."""
+
+    reject_label: ClassVar[str] = "none"
+    trusted_percentile: ClassVar[float] = 5.0
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        known = targets >= 0
+        loss = (nn.functional.cross_entropy(outputs[known], targets[known], label_smoothing=0.05)
+                if known.any() else outputs.sum() * 0)
+        if (~known).any():
+            # KL(uniform ‖ p): zero when the model is perfectly unsure about an outlier.
+            kl = -nn.functional.log_softmax(outputs[~known], 1).mean(1) - float(np.log(outputs.shape[1]))
+            loss = loss + 0.5 * kl.mean()
+        return loss
+
+    def calibrate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+        conf = softmax(outputs).max(1)
+        correct = outputs.argmax(1) == targets
+        thr = float(np.percentile(conf[correct], self.trusted_percentile)) if correct.any() else 0.5
+        return {"threshold": thr, "threshold_rule": f"{self.trusted_percentile:g}th percentile of the "
+                                                    f"confidence of correct validation predictions"}
+
+    def decode(self, outputs: np.ndarray, meta: dict[str, Any]) -> list[Prediction]:
+        thr = float(meta.get("threshold", 0.0))
+        preds = super().decode(outputs, meta)  # type: ignore[misc]
+        for p in preds:
+            if p.confidence < thr:
+                p.label, p.index = self.reject_label, -1
+        return preds
+
+    def rejection_stats(self, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any]) -> dict[str, float]:
+        """How many true examples the threshold throws away, and the accuracy on what it keeps."""
+        conf = softmax(outputs).max(1)
+        kept = conf >= float(meta.get("threshold", 0.0))
+        pred = outputs.argmax(1)
+        return {"wrongly_rejected": float((~kept).mean()),
+                "accuracy_on_accepted": float((pred[kept] == targets[kept]).mean()) if kept.any() else 0.0}
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)

@@ -25,7 +25,7 @@ from torch import nn
 from ..data import augment as aug
 from ..data.images import to_gray
 from ..models import SmallCNN
-from .base import ClassificationTask, ClassPrediction, Infer, Prediction, display_image, softmax
+from .base import ClassificationTask, Infer, TrustedThreshold, display_image, softmax
 
 NOT_A_DIGIT = "not_a_digit"
 SIZE = 28
@@ -116,7 +116,7 @@ def make_non_digits(n: int, seed: int, kinds: tuple[str, ...] = ("blank", "noise
     return images, out_kinds
 
 
-class DigitsTask(ClassificationTask):
+class DigitsTask(TrustedThreshold, ClassificationTask):
     name = "digits"
     labels = tuple(str(i) for i in range(10))
     input_size = (SIZE, SIZE)
@@ -128,6 +128,7 @@ class DigitsTask(ClassificationTask):
                       "weight_decay": 5e-4}
     outlier_frac = 0.06
     trusted_percentile = 5.0
+    reject_label = NOT_A_DIGIT
 
     def __init__(self) -> None:
         self._outliers: torch.Tensor | None = None
@@ -167,32 +168,6 @@ class DigitsTask(ClassificationTask):
             y = torch.cat([y[: b - n_out], torch.full((n_out,), -1, dtype=y.dtype, device=dev)])
         return x.clamp(0, 1), y
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        known = targets >= 0
-        loss = F.cross_entropy(outputs[known], targets[known], label_smoothing=0.05) if known.any() else outputs.sum() * 0
-        if (~known).any():
-            # KL(uniform ‖ p): zero when the model is perfectly unsure about a non-digit.
-            kl = -F.log_softmax(outputs[~known], 1).mean(1) - float(np.log(outputs.shape[1]))
-            loss = loss + 0.5 * kl.mean()
-        return loss
-
-    # ---- calibration and decoding -----------------------------------------------------------
-    def calibrate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
-        conf = softmax(outputs).max(1)
-        correct = outputs.argmax(1) == targets
-        thr = float(np.percentile(conf[correct], self.trusted_percentile)) if correct.any() else 0.5
-        return {"threshold": thr, "threshold_rule": f"{self.trusted_percentile:g}th percentile of the "
-                                                    f"confidence of correct validation predictions"}
-
-    def decode(self, outputs: np.ndarray, meta: dict[str, Any]) -> list[Prediction]:
-        thr = float(meta.get("threshold", 0.0))
-        preds = super().decode(outputs, meta)
-        for p in preds:
-            assert isinstance(p, ClassPrediction)
-            if p.confidence < thr:
-                p.label, p.index = NOT_A_DIGIT, -1
-        return preds
-
     # ---- evaluation beyond accuracy ---------------------------------------------------------
     def rejection(self, infer: Infer, meta: dict[str, Any], n: int = 400,
                   seed: int = 98765) -> tuple[dict[str, float], list[np.ndarray], list[str], np.ndarray]:
@@ -207,12 +182,8 @@ class DigitsTask(ClassificationTask):
 
     def extra_metrics(self, outputs: np.ndarray, targets: np.ndarray, infer: Infer,
                       meta: dict[str, Any]) -> dict[str, float]:
-        conf = softmax(outputs).max(1)
-        thr = float(meta.get("threshold", 0.0))
-        pred = outputs.argmax(1)
-        kept = conf >= thr
-        stats = {"digits_wrongly_rejected": float((~kept).mean()),
-                 "accuracy_on_accepted": float((pred[kept] == targets[kept]).mean()) if kept.any() else 0.0}
+        r = self.rejection_stats(outputs, targets, meta)
+        stats = {"digits_wrongly_rejected": r["wrongly_rejected"], "accuracy_on_accepted": r["accuracy_on_accepted"]}
         stats.update(self.rejection(infer, meta)[0])
         return stats
 
