@@ -12,6 +12,7 @@ _MODULES: dict[str, str] = {
     "eyes": "glancekit.tasks.eyes",
     "clock": "glancekit.tasks.clock",
     "hand_keypoints": "glancekit.tasks.hand_keypoints",
+    "gestures": "glancekit.tasks.gestures",
 }
 _INSTANCES: dict[str, Task] = {}
 

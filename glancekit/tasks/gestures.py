@@ -1,0 +1,222 @@
+"""gestures: a hand image → one of 9 static gestures, or "no_gesture" when nothing fits.
+
+Labels: one, two, three, four, five, like, dislike, ok, fist. "three" is index + middle + ring (as in the
+HANDS data set); "two" is index + middle (HaGRID's two_up / peace). The input is a hand crop (a
+detector's box with a margin, the recorder's box, or a photo framed on the hand), padded to a square,
+96x96 RGB. The best epoch is the one with the highest weighted F1 on validation (the task's origin
+selected models that way); below a confidence fitted on validation the answer is "no_gesture", and
+random hand poses rendered by the hand generator are trained towards "unsure" (outlier exposure).
+
+Data: `--data synth` renders the 9 gestures with the articulated hand generator (glancekit/synth/hands.py);
+readers take HaGRID (per-gesture JSON with normalised boxes; names mapped onto ours, others ignored),
+the HANDS layout (labels.csv with one box per hand), a class folder per gesture or a CSV file,label.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import augment as aug
+from ..data.images import IMAGE_EXTENSIONS, load_image
+from ..data.readers import Samples
+from ..errors import GlanceError
+from ..models import MobileNetV2
+from ..synth import hands as synth_hands
+from .base import ClassificationTask, Task, TrustedThreshold
+
+SIZE = 96
+NO_GESTURE = "no_gesture"
+# Other data sets' names for our gestures. HaGRID: palm = five, two_up / peace = two. HANDS: "N-hand".
+SYNONYMS = {"palm": "five", "two_up": "two", "peace": "two", "thumbs_up": "like", "thumbs_down": "dislike",
+            "0-hand": "fist", "1-hand": "one", "2-hand": "two", "3-hand": "three", "4-hand": "four",
+            "5-hand": "five", "0": "fist", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five"}
+CROP_MARGIN = 0.2
+
+
+def crop_box(image: np.ndarray, box: Sequence[float], margin: float = CROP_MARGIN) -> np.ndarray:
+    """The box (x0, y0, x1, y1 in pixels) grown by `margin` of its size on each side and made square
+    around its centre, clamped to the image: the hand crop a detector would hand over."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    a, b = int(max(0, round(cx - side / 2))), int(min(w, round(cx + side / 2)))
+    c, d = int(max(0, round(cy - side / 2))), int(min(h, round(cy + side / 2)))
+    if b - a < 2 or d - c < 2:
+        raise GlanceError(f"box {tuple(round(v, 1) for v in box)} lies outside the {w}x{h} image")
+    return image[c:d, a:b].copy()
+
+
+def _label_name(raw: str) -> str:
+    name = raw.strip().lower()
+    return SYNONYMS.get(name, name)
+
+
+class HandsBoxReader:
+    """HANDS-style: labels.csv with `file,label,xmin,ymin,xmax,ymax` (pixels), one row per hand; each box
+    is cropped with a margin. Rows whose label is not one of ours are skipped (counted in meta)."""
+
+    name = "hand-boxes"
+
+    def can_read(self, path: Path) -> bool:
+        csv_path = path / "labels.csv" if path.is_dir() else path
+        if not (csv_path.is_file() and csv_path.suffix == ".csv"):
+            return False
+        with open(csv_path, encoding="utf-8") as f:
+            header = f.readline().strip().split(",")
+        return {"file", "label", "xmin", "ymin", "xmax", "ymax"} <= set(header)
+
+    def read(self, path: Path, task: Task) -> Samples:
+        import csv
+        csv_path = path / "labels.csv" if path.is_dir() else path
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        items, targets, ids, skipped = [], [], [], 0
+        cache: dict[str, np.ndarray] = {}
+        for line, r in enumerate(rows, start=2):
+            label = _label_name(r.get("label") or "")
+            if label not in task.labels:
+                skipped += 1
+                continue
+            rel = (r.get("file") or "").strip()
+            img_path = next((b / rel for b in (csv_path.parent, csv_path.parent / "images") if (b / rel).is_file()), None)
+            if img_path is None:
+                raise GlanceError(f"{csv_path}:{line}: image '{rel}' not found next to the CSV or in images/")
+            try:
+                box = [float(r[k]) for k in ("xmin", "ymin", "xmax", "ymax")]
+            except (TypeError, ValueError):
+                raise GlanceError(f"{csv_path}:{line}: xmin, ymin, xmax, ymax must be numbers") from None
+            if rel not in cache:
+                cache = {rel: load_image(img_path)}  # rows of one image are adjacent: keep only the last
+            items.append(crop_box(cache[rel], box))
+            targets.append(task.parse_target({"label": label}, where=f"{csv_path.name}:{line}"))
+            ids.append(f"{rel}#{line}")
+        return Samples(items, targets, ids, str(csv_path), {"skipped_rows": skipped})
+
+
+class HaGRIDReader:
+    """HaGRID: `annotations/**/<gesture>.json` ({image_id: {"bboxes": [[x, y, w, h] normalised], "labels":
+    [...]}}) and full frames somewhere below the folder as `<image_id>.jpg`. Each box whose label maps onto
+    ours is cropped with a margin; HaGRID's other gestures and no_gesture boxes are ignored."""
+
+    name = "hagrid"
+
+    def _jsons(self, path: Path) -> list[Path]:
+        if path.is_file() and path.suffix == ".json":
+            return [path]
+        if not path.is_dir():
+            return []
+        for sub in ("annotations", "ann_train_val", "ann_subsample", "ann_test"):
+            if (path / sub).is_dir():
+                return sorted((path / sub).rglob("*.json"))
+        return []
+
+    def can_read(self, path: Path) -> bool:
+        files = self._jsons(path)
+        if not files:
+            return False
+        try:
+            first = json.loads(files[0].read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(first, dict) and any(isinstance(v, dict) and "bboxes" in v for v in list(first.values())[:5])
+
+    def read(self, path: Path, task: Task) -> Samples:
+        root = path if path.is_dir() else path.parent
+        index = {p.stem: p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS}
+        items, targets, ids = [], [], []
+        for jf in self._jsons(path):
+            try:
+                ann = json.loads(jf.read_text())
+            except ValueError as e:
+                raise GlanceError(f"{jf}: not valid JSON ({e})") from None
+            for image_id, a in ann.items():
+                boxes, labels = a.get("bboxes", []), a.get("labels", [])
+                wanted = [(b, _label_name(lab)) for b, lab in zip(boxes, labels) if _label_name(lab) in task.labels]
+                if not wanted:
+                    continue
+                img_path = index.get(image_id)
+                if img_path is None:
+                    raise GlanceError(f"{jf}: image '{image_id}' not found under {root}")
+                img = load_image(img_path)
+                h, w = img.shape[:2]
+                for k, (b, lab) in enumerate(wanted):
+                    x, y, bw, bh = (float(v) for v in b)
+                    items.append(crop_box(img, (x * w, y * h, (x + bw) * w, (y + bh) * h)))
+                    targets.append(task.parse_target({"label": lab}, where=str(jf)))
+                    ids.append(f"{image_id}#{k}")
+        return Samples(items, targets, ids, str(path))
+
+
+class GesturesTask(TrustedThreshold, ClassificationTask):
+    name = "gestures"
+    labels = synth_hands.GESTURES
+    reject_label = NO_GESTURE
+    input_size = (SIZE, SIZE)
+    channels = 3
+    select_metric = "val_weighted_f1"
+    select_mode = "max"
+    default_data = "synth:test:1800"
+    real_data = "gestures/hands_dataset"
+    synth_backgrounds = "gestures/hands_dataset/images"
+    outlier_share = 0.1  # share of training renders that are random poses (target -1, "no gesture")
+    train_defaults = {"data": "synth", "epochs": 20, "batch": 64, "lr": 3e-3, "optimizer": "adamw",
+                      "schedule": "cosine", "weight_decay": 5e-4, "epoch_size": 9000, "val_size": 900,
+                      "augment": True, "model": {}}
+
+    def readers(self) -> list[Any]:
+        return [HaGRIDReader(), HandsBoxReader()]
+
+    def parse_target(self, raw: dict[str, str], where: str = "") -> int:
+        return super().parse_target({**raw, "label": _label_name(raw.get("label", ""))}, where)
+
+    def synthesize(self, rng: np.random.Generator, split: str, photos: Sequence[np.ndarray]
+                   ) -> tuple[np.ndarray, int]:
+        """A rendered hand in one of the gestures (equal shares); training adds random poses as -1."""
+        pool = photos[1::2] if split == "test" else photos[0::2]
+        if split == "train" and rng.random() < self.outlier_share:
+            return synth_hands.render_hand(rng, SIZE, gesture="random", photos=pool).image, -1
+        g = int(rng.integers(len(self.labels)))
+        return synth_hands.render_hand(rng, SIZE, gesture=self.labels[g], photos=pool).image, g
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        """Any hand crop → padded to a square (edge pixels repeated), 96x96 RGB in [-1, 1]."""
+        img = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+        h, w = img.shape[:2]
+        if h != w:
+            d = abs(h - w)
+            a, b = d // 2, d - d // 2
+            img = cv2.copyMakeBorder(img, a if h < w else 0, b if h < w else 0, a if w < h else 0,
+                                     b if w < h else 0, cv2.BORDER_REPLICATE)
+        if img.shape[0] != SIZE:
+            img = cv2.resize(img, (SIZE, SIZE), interpolation=cv2.INTER_AREA if img.shape[0] > SIZE else cv2.INTER_LINEAR)
+        return img.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+
+    def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flip (a left hand's gesture is the same gesture), rotation ±20° (more would turn a like into
+        something else), scale ±15%, shift, colour and brightness."""
+        b, dev = x.shape[0], x.device
+        theta = aug.random_affine_theta(x, degrees=20, scale=0.15, shift_px=6, hflip=0.5)
+        x = aug.sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), padding="border")
+        gain = 1 + (torch.rand(b, 3, 1, 1, device=dev) * 2 - 1) * 0.15
+        x = x * gain * (0.7 + 0.6 * torch.rand(b, 1, 1, 1, device=dev)) + (torch.rand(b, 1, 1, 1, device=dev) * 2 - 1) * 0.2
+        return x.clamp(-1, 1), y
+
+    def build_model(self, **kwargs: Any) -> nn.Module:
+        cfg = {"stem": 24, "stem_stride": 2, "stages": ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 2),
+                                                         (4, 96, 1, 1)), "head": 256, "dropout": 0.2, **kwargs}
+        return MobileNetV2(self.channels, len(self.labels), **cfg)
+
+    def extra_metrics(self, outputs: np.ndarray, targets: np.ndarray, infer: Any, meta: dict[str, Any]
+                      ) -> dict[str, float]:
+        return self.rejection_stats(outputs, targets, meta)
+
+
+TASK = GesturesTask()

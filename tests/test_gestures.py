@@ -1,0 +1,117 @@
+"""gestures: label names from other data sets, HaGRID and HANDS-style readers (tiny fixtures), crops,
+synthetic renders with outliers, the no_gesture threshold, and a tiny end-to-end run."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from glancekit.cli import main
+from glancekit.data.readers import read_dataset
+from glancekit.data.synth import synth_samples
+from glancekit.errors import GlanceError
+from glancekit.tasks import get
+from glancekit.tasks.gestures import crop_box
+
+from .conftest import SHARED
+
+
+def frame(h: int = 120, w: int = 160) -> np.ndarray:
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, :, 1] = np.arange(w, dtype=np.uint8)[None, :]  # a horizontal ramp: crops are recognisable
+    return img
+
+
+def test_label_names_of_other_data_sets():
+    task = get("gestures")
+    for raw, ours in (("palm", "five"), ("two_up", "two"), ("peace", "two"), ("3-hand", "three"), ("like", "like"),
+                      ("FIST", "fist")):
+        assert task.labels[task.parse_target({"label": raw})] == ours
+    with pytest.raises(GlanceError, match="unknown label 'rock'"):
+        task.parse_target({"label": "rock"}, where="x.csv:3")
+
+
+def test_crop_box_is_square_with_margin_and_clamped():
+    img = frame()
+    c = crop_box(img, (40, 30, 80, 90), margin=0.2)  # 40x60 box → 84 px square around (60, 60)
+    assert c.shape[:2] == (84, 84)
+    assert int(c[0, 0, 1]) == 18  # starts at x = 60 - 42
+    edge = crop_box(img, (0, 0, 30, 30), margin=0.5)
+    assert edge.shape[:2] == (45, 45)  # clamped at the image corner
+    with pytest.raises(GlanceError, match="outside"):
+        crop_box(img, (500, 500, 600, 600))
+
+
+def test_hagrid_reader_maps_names_and_ignores_others(tmp_path):
+    (tmp_path / "annotations" / "train").mkdir(parents=True)
+    (tmp_path / "palm").mkdir()
+    (tmp_path / "call").mkdir()
+    cv2.imwrite(str(tmp_path / "palm" / "a1.jpg"), frame())
+    cv2.imwrite(str(tmp_path / "call" / "b2.jpg"), frame())
+    (tmp_path / "annotations" / "train" / "palm.json").write_text(json.dumps({
+        "a1": {"bboxes": [[0.25, 0.25, 0.25, 0.5], [0.6, 0.1, 0.2, 0.3]], "labels": ["palm", "no_gesture"]}}))
+    (tmp_path / "annotations" / "train" / "call.json").write_text(json.dumps({
+        "b2": {"bboxes": [[0.1, 0.1, 0.3, 0.3]], "labels": ["call"]}}))
+    s = read_dataset(tmp_path, get("gestures"))
+    assert s.meta["reader"] == "hagrid" and len(s) == 1
+    assert get("gestures").labels[s.targets[0]] == "five"
+    side = round(max(0.25 * 160, 0.5 * 120) * 1.4)
+    assert s.items[0].shape[:2] == (side, side)
+
+
+def test_hands_box_reader(tmp_path):
+    cv2.imwrite(str(tmp_path / "p.jpg"), frame())
+    with open(tmp_path / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "width", "height", "label", "xmin", "ymin", "xmax", "ymax"])
+        w.writerow(["p.jpg", 160, 120, "three", 10, 10, 50, 60])
+        w.writerow(["p.jpg", 160, 120, "rock", 60, 10, 100, 60])
+        w.writerow(["p.jpg", 160, 120, "fist", 100, 50, 150, 110])
+    s = read_dataset(tmp_path, get("gestures"))
+    assert [get("gestures").labels[t] for t in s.targets] == ["three", "fist"] and s.meta["skipped_rows"] == 1
+    with open(tmp_path / "labels.csv", "a", newline="") as f:
+        csv.writer(f).writerow(["gone.jpg", 160, 120, "one", 1, 1, 20, 20])
+    with pytest.raises(GlanceError, match="labels.csv:5: image 'gone.jpg' not found"):
+        read_dataset(tmp_path, get("gestures"))
+
+
+@pytest.mark.skipif(not (SHARED / "gestures" / "hands_dataset").is_dir(), reason="shared gestures data absent")
+def test_real_hands_dataset_reads_every_box():
+    s = read_dataset(SHARED / "gestures" / "hands_dataset", get("gestures"))
+    assert len(s) == 1381
+    assert {get("gestures").labels[t] for t in s.targets} == {"fist", "one", "two", "three", "four", "five"}
+
+
+def test_synthetic_gestures_and_outliers():
+    task = get("gestures")
+    train = synth_samples(task, "train", 60, seed=0)
+    test = synth_samples(task, "test", 30)
+    assert -1 in train.targets and all(0 <= t < 9 for t in test.targets)
+    assert train.items[0].shape == (96, 96, 3)
+
+
+def test_no_gesture_below_the_threshold():
+    task = get("gestures")
+    out = np.array([[5.0] + [0.0] * 8, [0.3, 0.2] + [0.0] * 7])
+    preds = task.decode(out, {"threshold": 0.5})
+    assert preds[0].label == "one" and preds[1].label == "no_gesture"
+    cal = task.calibrate(np.eye(9)[np.arange(9) % 9] * 4, np.arange(9))
+    assert 0 < cal["threshold"] < 1
+
+
+def test_tiny_run_predicts_a_gesture(tmp_path):
+    project = tmp_path / "runs"
+    assert main(["train", "gestures", "--data", "synth", "--epochs", "1", "--epoch-size", "64", "--val-size", "27",
+                 "--batch", "32", "--project", str(project), "--name", "t"]) == 0
+    run = project / "gestures" / "t"
+    assert "val_weighted_f1" in (run / "metrics.csv").read_text() and (run / "confusion.png").is_file()
+    img = tmp_path / "hand.png"
+    cv2.imwrite(str(img), synth_samples(get("gestures"), "test", 1).items[0])
+    assert main(["predict", "gestures", str(img), "--weights", str(run / "weights" / "best.pt"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    label = (tmp_path / "p.csv").read_text().splitlines()[1].split(",")[1]
+    assert label in (*get("gestures").labels, "no_gesture")
