@@ -121,6 +121,27 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--tag")
     r.add_argument("--project", default="runs")
 
+    rc = sub.add_parser("record", help="save labelled crops from a webcam or video file (headless on a file)")
+    rc.add_argument("task")
+    rc.add_argument("--label", required=True, help="the label every saved crop gets")
+    rc.add_argument("--source", default="0", help="camera index (0) or a video file")
+    rc.add_argument("--out", required=True, help="dataset folder: crops go to OUT/LABEL/, a log to OUT/record_log.csv")
+    rc.add_argument("--box", help="x0,y0,x1,y1 of the hand box in pixels or fractions (default: centred square)")
+    rc.add_argument("--every", type=int, default=5, help="keep every N-th frame (default 5)")
+    rc.add_argument("--max", dest="max_frames", type=int, help="stop after saving N crops")
+    rc.add_argument("--weights", help="model whose guess is logged per crop (default: shipped, if any)")
+    rc.add_argument("--no-preview", dest="preview", action="store_false", help="never open a preview window")
+
+    mn = sub.add_parser("mine", help="confused class pairs + an unlabelled pool ranked for labelling")
+    mn.add_argument("task")
+    mn.add_argument("--data", required=True, help="labelled set the confusions are measured on")
+    mn.add_argument("--pool", required=True, help="folder of unlabelled images to rank")
+    mn.add_argument("--labels", help="labels file to write proposals into (default: POOL/labels.csv)")
+    mn.add_argument("--weights")
+    mn.add_argument("--top", type=int, default=3, help="how many confused pairs to name (default 3)")
+    mn.add_argument("--limit", type=int, help="rank only the first N pool images")
+    mn.add_argument("--project", default="runs")
+
     sv = sub.add_parser("serve", help="local web app: draw, live camera, upload, label, runs (+ JSON API)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     sv.add_argument("--port", type=int, default=8000)
@@ -233,6 +254,25 @@ def _cmd_runs(a: argparse.Namespace) -> None:
     print_runs(list_runs(a.project, a.task, a.tag))
 
 
+def _cmd_record(a: argparse.Namespace) -> None:
+    from .engine.record import record
+    from .tasks import get
+    r = record(get(a.task), a.label, a.source, Path(a.out), a.box, a.every, a.max_frames, a.weights, a.preview)
+    print(f"saved {r['saved']} crops of '{a.label}' into {r['folder']} ({r['frames_read']} frames read); log: {r['log']}")
+
+
+def _cmd_mine(a: argparse.Namespace) -> None:
+    from .engine.mine import mine
+    from .tasks import get
+    r = mine(get(a.task), a.data, a.pool, a.weights, a.top, a.labels, a.project, limit=a.limit)
+    for p in r["pairs"]:
+        print(f"confused: {p['pair']} ({p['errors']} errors)")
+    if not r["pairs"]:
+        print("no confusions on the labelled set")
+    print(f"ranked {r['pool']} pool images → {r['labels']} (review with: glance review {a.task} --pool {a.pool}"
+          f"{' --labels ' + a.labels if a.labels else ''}); report: {r['run']}/report.html")
+
+
 def _cmd_serve(a: argparse.Namespace) -> None:
     from .serve.app import ServeConfig, serve
     from .tasks import get
@@ -265,7 +305,7 @@ def _cmd_ship(a: argparse.Namespace) -> None:
 
 COMMANDS: dict[str, Any] = {"train": _cmd_train, "synth": _cmd_synth, "val": _cmd_val, "predict": _cmd_predict, "export": _cmd_export,
                             "bench": _cmd_bench, "runs": _cmd_runs,
-                            "label": _cmd_label, "review": _cmd_review, "serve": _cmd_serve, "ship": _cmd_ship}
+                            "label": _cmd_label, "review": _cmd_review, "record": _cmd_record, "mine": _cmd_mine, "serve": _cmd_serve, "ship": _cmd_ship}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

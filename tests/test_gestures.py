@@ -115,3 +115,72 @@ def test_tiny_run_predicts_a_gesture(tmp_path):
                  "--out", str(tmp_path / "p.csv")]) == 0
     label = (tmp_path / "p.csv").read_text().splitlines()[1].split(",")[1]
     assert label in (*get("gestures").labels, "no_gesture")
+
+
+def write_video(path, frames: int = 30, size=(160, 120)) -> None:
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    assert w.isOpened()
+    for i in range(frames):
+        img = frame(size[1], size[0])
+        cv2.circle(img, (80, 60), 10 + i % 20, (255, 255, 255), -1)
+        w.write(img)
+    w.release()
+
+
+def test_record_from_a_video_file_headless(tmp_path, tiny_gesture_weights):
+    video = tmp_path / "clip.avi"
+    write_video(video)
+    out = tmp_path / "data"
+    assert main(["record", "gestures", "--label", "like", "--source", str(video), "--out", str(out), "--every", "3",
+                 "--box", "0.25,0.1,0.75,0.9", "--weights", str(tiny_gesture_weights), "--no-preview"]) == 0
+    crops = sorted((out / "like").glob("*.jpg"))
+    assert len(crops) == 10  # frames 1, 4, ..., 28
+    assert cv2.imread(str(crops[0])).shape == (96, 80, 3)  # the box: 80 x 96 pixels of the 160 x 120 frame
+    with open(out / "record_log.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 10 and rows[0]["label"] == "like" and rows[0]["model_guess"]
+    # a second session adds files, never replaces them
+    assert main(["record", "gestures", "--label", "like", "--source", str(video), "--out", str(out), "--max", "2",
+                 "--no-preview"]) == 0
+    assert len(list((out / "like").glob("*.jpg"))) == 12
+    assert main(["record", "gestures", "--label", "rock", "--source", str(video), "--out", str(out)]) == 2
+    assert main(["record", "gestures", "--label", "like", "--source", str(tmp_path / "nope.mp4"), "--out", str(out)]) == 2
+
+
+@pytest.fixture(scope="module")
+def tiny_gesture_weights(tmp_path_factory) -> Path:
+    project = tmp_path_factory.mktemp("gruns")
+    assert main(["train", "gestures", "--data", "synth", "--epochs", "1", "--epoch-size", "64", "--val-size", "27",
+                 "--batch", "32", "--project", str(project), "--name", "w"]) == 0
+    return project / "gestures" / "w" / "weights" / "best.pt"
+
+
+def test_mine_names_confusions_and_ranks_the_pool(tmp_path, tiny_gesture_weights):
+    from glancekit.engine.mine import confused_pairs, rank_pool
+    cm = np.zeros((3, 3), int)
+    cm[0, 1], cm[1, 0], cm[2, 0] = 4, 3, 1
+    assert confused_pairs(cm, 2) == [(0, 1, 7), (0, 2, 1)]
+    probs = np.array([[0.9, 0.02, 0.08], [0.45, 0.44, 0.11], [0.45, 0.1, 0.45]])
+    score, pair = rank_pool(probs, [(0, 1, 7)])
+    assert list(np.argsort(-score)) == [1, 2, 0] and list(pair) == [-1, 0, -1]
+
+    labelled = tmp_path / "labelled"
+    s = synth_samples(get("gestures"), "val", 27, seed=3)
+    for i, (img, t) in enumerate(zip(s.items, s.targets)):
+        (labelled / get("gestures").labels[t]).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(labelled / get("gestures").labels[t] / f"{i}.png"), img)
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for i, img in enumerate(synth_samples(get("gestures"), "test", 12).items):
+        cv2.imwrite(str(pool / f"p{i:02d}.png"), img)
+    with open(pool / "labels.csv", "w", newline="") as f:  # one image a person already labelled
+        f.write("file,label,source,confidence,cluster,review_rank\np00.png,ok,human,1.0,-1,-1\n")
+    assert main(["mine", "gestures", "--data", str(labelled), "--pool", str(pool), "--weights",
+                 str(tiny_gesture_weights), "--project", str(tmp_path / "runs")]) == 0
+    with open(pool / "labels.csv", newline="") as f:
+        rows = {r["file"]: r for r in csv.DictReader(f)}
+    assert len(rows) == 12 and rows["p00.png"]["label"] == "ok" and rows["p00.png"]["source"] == "human"
+    ranks = sorted(int(r["review_rank"]) for r in rows.values() if r["source"] == "proposed")
+    assert len(ranks) == 11 and len(set(ranks)) == 11
+    run = next((tmp_path / "runs" / "gestures").glob("mine*"))
+    assert (run / "report.html").is_file() and len(json.loads((run / "to_label.json").read_text())) == 12
