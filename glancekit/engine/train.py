@@ -179,7 +179,8 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
         if split_info.get("synthetic"):  # fresh renders every epoch
             train_dl = DataLoader(SynthDataset(task, cfg.seed, cfg.epoch_size, train_s.meta["photos"]),
                                   batch_size=cfg.batch, sampler=EpochSampler(cfg.epoch_size),
-                                  num_workers=cfg.workers, drop_last=True, persistent_workers=False)
+                                  num_workers=cfg.workers, drop_last=cfg.epoch_size > cfg.batch,
+                                  persistent_workers=False)
         else:
             train_dl = DataLoader(tensor_dataset(x_tr, y_tr), batch_size=cfg.batch, shuffle=True, generator=gen,
                                   num_workers=cfg.workers, drop_last=len(x_tr) > cfg.batch)

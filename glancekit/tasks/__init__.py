@@ -13,6 +13,7 @@ _MODULES: dict[str, str] = {
     "clock": "glancekit.tasks.clock",
     "hand_keypoints": "glancekit.tasks.hand_keypoints",
     "gestures": "glancekit.tasks.gestures",
+    "gestures_kp": "glancekit.tasks.gestures_kp",
 }
 _INSTANCES: dict[str, Task] = {}
 

@@ -98,10 +98,7 @@ class HandKeypointsTask(Task):
 
     # ---- data -------------------------------------------------------------------------------
     def readers(self) -> list[Any]:
-        try:
-            from ..data.keypoint_readers import KEYPOINT_READERS
-        except ImportError:  # readers module not there yet
-            return []
+        from ..data.keypoint_readers import KEYPOINT_READERS
         return list(KEYPOINT_READERS)
 
     def parse_target(self, raw: dict[str, str], where: str = "") -> np.ndarray:

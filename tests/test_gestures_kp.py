@@ -1,0 +1,63 @@
+"""gestures_kp: keypoint features that ignore position, size and rotation (but keep the rotation as two
+features), mirroring, and a tiny end-to-end run on top of a tiny hand_keypoints model."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from glancekit.cli import main
+from glancekit.synth import hands as sh
+from glancekit.tasks import get
+from glancekit.tasks.gestures_kp import N_FEATURES, keypoint_features
+
+
+def pose2d(gesture: str, seed: int = 0) -> np.ndarray:
+    p = sh.hand_points(sh.pose_for(gesture, np.random.default_rng(seed)))
+    return np.concatenate([p[:, :2] * [1, -1], np.ones((21, 1))], 1)  # image y grows downwards
+
+
+def transform(points: np.ndarray, angle: float, scale: float, shift: tuple[float, float]) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    xy = points[:, :2] @ np.array([[c, -s], [s, c]]).T * scale + shift
+    return np.concatenate([xy, points[:, 2:]], 1)
+
+
+def test_features_ignore_position_size_and_rotation_but_keep_the_angle():
+    p = pose2d("like")
+    f0 = keypoint_features(p)
+    f1 = keypoint_features(transform(p, 0.0, 3.5, (100, 40)))
+    assert f0.shape == (N_FEATURES,) and np.allclose(f0, f1, atol=1e-5)
+    f2 = keypoint_features(transform(p, math.pi, 2.0, (5, 5)))  # upside down: a "dislike"
+    assert np.allclose(f0[:42], f2[:42], atol=1e-5)                # same hand shape
+    assert np.allclose(f0[63:65], -f2[63:65], atol=1e-5)          # opposite rotation features
+    assert not np.allclose(keypoint_features(pose2d("one")), keypoint_features(pose2d("five")), atol=0.1)
+
+
+def test_mirror_augmentation_flips_x_and_the_rotation_sine():
+    task = get("gestures_kp")
+    p = pose2d("two")
+    f = torch.from_numpy(keypoint_features(transform(p, 0.4, 1, (0, 0))))[None, None, None, :]
+    mirrored = p.copy()
+    mirrored[:, 0] *= -1
+    g = torch.from_numpy(keypoint_features(transform(mirrored, -0.4, 1, (0, 0))))
+    torch.manual_seed(1)
+    xs, _ = task.augment(f.repeat(64, 1, 1, 1), torch.zeros(64, dtype=torch.long))
+    flipped = xs[:, 0, 0, 2] * f[0, 0, 0, 2] < 0  # feature 2: x of the thumb base (the wrist is 0)
+    assert flipped.any() and (~flipped).any()
+    assert torch.allclose(xs[flipped][0, 0, 0, 42:], g[42:], atol=1e-5)
+
+
+def test_tiny_keypoint_gesture_run(tmp_path, monkeypatch):
+    project = tmp_path / "runs"
+    assert main(["train", "hand_keypoints", "--data", "synth", "--epochs", "1", "--epoch-size", "32",
+                 "--val-size", "8", "--batch", "16", "--project", str(project), "--name", "kp"]) == 0
+    task = get("gestures_kp")
+    monkeypatch.setattr(task, "keypoint_weights", str(project / "hand_keypoints" / "kp" / "weights" / "best.pt"))
+    monkeypatch.setattr(task, "_keypoints", None)
+    assert main(["train", "gestures_kp", "--data", "synth", "--epochs", "2", "--epoch-size", "64", "--val-size", "27",
+                 "--project", str(project), "--name", "g"]) == 0
+    assert "val_weighted_f1" in (project / "gestures_kp" / "g" / "metrics.csv").read_text()
+    assert main(["export", "gestures_kp", "--weights", str(project / "gestures_kp" / "g" / "weights" / "best.pt")]) == 0
