@@ -121,6 +121,15 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--tag")
     r.add_argument("--project", default="runs")
 
+    pk = sub.add_parser("pack", help="convert a data set once into memory-mapped shards that load faster")
+    pk.add_argument("task")
+    pk.add_argument("--data", required=True, help="any layout the task's readers understand")
+    pk.add_argument("--out", required=True, help="new (or empty) folder for the shards and manifest.json")
+    pk.add_argument("--shard-size", dest="shard_size", type=int, default=4096)
+    pk.add_argument("--workers", type=int, help="processes decoding in parallel (default: all cores)")
+    pk.add_argument("--no-measure", dest="measure", action="store_false",
+                    help="skip timing how fast packed and raw data load")
+
     rc = sub.add_parser("record", help="save labelled crops from a webcam or video file (headless on a file)")
     rc.add_argument("task")
     rc.add_argument("--label", required=True, help="the label every saved crop gets")
@@ -254,6 +263,15 @@ def _cmd_runs(a: argparse.Namespace) -> None:
     print_runs(list_runs(a.project, a.task, a.tag))
 
 
+def _cmd_pack(a: argparse.Namespace) -> None:
+    from .data.packed import measure_throughput, pack, summary_lines
+    from .tasks import get
+    task = get(a.task)
+    manifest = pack(task, a.data, Path(a.out), a.shard_size, a.workers)
+    throughput = measure_throughput(task, a.out, limit=2000) if a.measure else None
+    print("\n".join(summary_lines(manifest, a.out, throughput)))
+
+
 def _cmd_record(a: argparse.Namespace) -> None:
     from .engine.record import record
     from .tasks import get
@@ -305,7 +323,7 @@ def _cmd_ship(a: argparse.Namespace) -> None:
 
 COMMANDS: dict[str, Any] = {"train": _cmd_train, "synth": _cmd_synth, "val": _cmd_val, "predict": _cmd_predict, "export": _cmd_export,
                             "bench": _cmd_bench, "runs": _cmd_runs,
-                            "label": _cmd_label, "review": _cmd_review, "record": _cmd_record, "mine": _cmd_mine, "serve": _cmd_serve, "ship": _cmd_ship}
+                            "label": _cmd_label, "review": _cmd_review, "record": _cmd_record, "pack": _cmd_pack, "mine": _cmd_mine, "serve": _cmd_serve, "ship": _cmd_ship}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

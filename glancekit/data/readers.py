@@ -175,7 +175,12 @@ class ClassFolderReader:
         return Samples(items, targets, ids, str(path))
 
 
-DEFAULT_READERS: list[Reader] = [IdxReader(), CsvReader(), ClassFolderReader()]
+def _packed_reader() -> Reader:
+    from .packed import PackedReader  # packed.py imports this module: import lazily
+    return PackedReader()
+
+
+DEFAULT_READERS: list[Reader] = [_packed_reader(), IdxReader(), CsvReader(), ClassFolderReader()]
 
 
 def read_dataset(path: str | Path, task: "Task", photos: Any = ()) -> Samples:
