@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -67,6 +68,26 @@ def to_gray(img: np.ndarray) -> np.ndarray:
     if img.ndim == 2:
         return img
     return np.rint(img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114).astype(np.uint8)
+
+
+def square_offsets(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(side, left, top): the square an image of `shape` is padded to, and where the image sits in it."""
+    h, w = shape[:2]
+    side = max(h, w)
+    return side, (side - w) // 2, (side - h) // 2
+
+
+def square_rgb(image: np.ndarray, size: int) -> np.ndarray:
+    """Any photo → padded to a square by repeating its edge pixels (so angles and shapes stay true,
+    unlike a squashing resize), resized to size x size, RGB, float32 CxHxW in [-1, 1]."""
+    img = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+    side, left, top = square_offsets(img.shape)
+    h, w = img.shape[:2]
+    if h != w:
+        img = cv2.copyMakeBorder(img, top, side - h - top, left, side - w - left, cv2.BORDER_REPLICATE)
+    if side != size:
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
+    return img.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
 
 
 def list_images(paths: Iterable[str | Path]) -> list[Path]:

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.images import IMAGE_EXTENSIONS
+from ..data.images import IMAGE_EXTENSIONS, square_rgb
 from ..data.readers import Samples
 from ..errors import GlanceError
 from ..metrics.clock import circular_error, clock_report
@@ -147,17 +146,7 @@ class ClockTask(Task):
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """Any photo → padded to a square (angles stay true), 112x112 RGB, scaled to [-1, 1]."""
-        img = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
-        h, w = img.shape[:2]
-        if h != w:
-            d = abs(h - w)
-            a, b = d // 2, d - d // 2
-            img = cv2.copyMakeBorder(img, a if h < w else 0, b if h < w else 0, a if w < h else 0,
-                                     b if w < h else 0, cv2.BORDER_REPLICATE)
-        if img.shape[0] != SIZE:
-            interp = cv2.INTER_AREA if img.shape[0] > SIZE else cv2.INTER_LINEAR
-            img = cv2.resize(img, (SIZE, SIZE), interpolation=interp)
-        return (img.astype(np.float32).transpose(2, 0, 1) / 127.5) - 1.0
+        return square_rgb(image, SIZE)
 
     # ---- model ------------------------------------------------------------------------------
     def build_model(self, **kwargs: Any) -> nn.Module:

@@ -17,14 +17,13 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..data import augment as aug
-from ..data.images import IMAGE_EXTENSIONS, load_image
+from ..data.images import IMAGE_EXTENSIONS, load_image, square_rgb
 from ..data.readers import Samples
 from ..errors import GlanceError
 from ..models import MobileNetV2
@@ -188,16 +187,7 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """Any hand crop → padded to a square (edge pixels repeated), 96x96 RGB in [-1, 1]."""
-        img = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
-        h, w = img.shape[:2]
-        if h != w:
-            d = abs(h - w)
-            a, b = d // 2, d - d // 2
-            img = cv2.copyMakeBorder(img, a if h < w else 0, b if h < w else 0, a if w < h else 0,
-                                     b if w < h else 0, cv2.BORDER_REPLICATE)
-        if img.shape[0] != SIZE:
-            img = cv2.resize(img, (SIZE, SIZE), interpolation=cv2.INTER_AREA if img.shape[0] > SIZE else cv2.INTER_LINEAR)
-        return img.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+        return square_rgb(image, SIZE)
 
     def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Flip (a left hand's gesture is the same gesture), rotation ±20° (more would turn a like into

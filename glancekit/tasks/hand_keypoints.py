@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import augment as aug
+from ..data.images import square_offsets, square_rgb
 from ..errors import GlanceError
 from ..synth import hands as synth_hands
 from .base import Infer, Prediction, Task
@@ -134,23 +135,11 @@ class HandKeypointsTask(Task):
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """Any hand crop → padded to a square (edge pixels repeated), 128x128 RGB in [-1, 1]."""
-        img = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
-        h, w = img.shape[:2]
-        if h != w:
-            d = abs(h - w)
-            a, b = d // 2, d - d // 2
-            img = cv2.copyMakeBorder(img, a if h < w else 0, b if h < w else 0, a if w < h else 0,
-                                     b if w < h else 0, cv2.BORDER_REPLICATE)
-        if img.shape[0] != SIZE:
-            img = cv2.resize(img, (SIZE, SIZE), interpolation=cv2.INTER_AREA if img.shape[0] > SIZE else cv2.INTER_LINEAR)
-        return img.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+        return square_rgb(image, SIZE)
 
     def preprocess_sample(self, image: np.ndarray, target: Any) -> tuple[np.ndarray, Any]:
         t = np.asarray(target, np.float32).copy()
-        h, w = image.shape[:2]
-        side = max(h, w)
-        pad_x = (side - w) // 2 if w < h else 0
-        pad_y = (side - h) // 2 if h < w else 0
+        side, pad_x, pad_y = square_offsets(image.shape)
         t[:, 0] = (t[:, 0] + pad_x + 0.5) * SIZE / side - 0.5
         t[:, 1] = (t[:, 1] + pad_y + 0.5) * SIZE / side - 0.5
         return self.preprocess(image), t
@@ -158,10 +147,7 @@ class HandKeypointsTask(Task):
     def finalize(self, prediction: Prediction, image_shape: tuple[int, ...]) -> Prediction:
         if not isinstance(prediction, KeypointPrediction):
             return prediction
-        h, w = image_shape[:2]
-        side = max(h, w)
-        pad_x = (side - w) // 2 if w < h else 0
-        pad_y = (side - h) // 2 if h < w else 0
+        side, pad_x, pad_y = square_offsets(image_shape)
         pts = []
         for x, y, c in prediction.keypoints:
             pts.append([float((x + 0.5) * side / SIZE - 0.5 - pad_x), float((y + 0.5) * side / SIZE - 0.5 - pad_y),
