@@ -36,6 +36,9 @@ class TrainConfig:
     tags: list[str] = field(default_factory=list)
     logger: str | None = None        # mlflow | tensorboard (optional extras)
     model: dict[str, Any] = field(default_factory=dict)  # kwargs for task.build_model
+    # Start from these weights instead of random ones (fine-tuning): a weights file, or "shipped" for the
+    # package's own. The architecture then comes from that file, and `model` must not contradict it.
+    init: str | None = None
     # Passed straight to lightning.Trainer: multi-GPU / multi-node runs need nothing else.
     accelerator: str = "auto"
     devices: str | int = "auto"

@@ -130,3 +130,25 @@ def test_predict_accepts_paths_pil_arrays_and_lists(tiny_run: Path, tmp_path: Pa
     many = p.predict([f, img, Image.fromarray(img)])
     assert len(many) == 3 and all(m.label == one.label for m in many)
     assert p.predict([]) == []
+
+
+def test_init_fine_tunes_from_weights(tiny_run: Path, digit_folder: Path, tmp_path: Path):
+    """`--init W` starts from W's weights and architecture: after one epoch at a tiny learning rate the
+    model is still (nearly) the one it started from, and a `model` option that contradicts W is refused."""
+    from glancekit.engine.train import train
+    start = load_checkpoint(tiny_run / "weights" / "best.pt")
+    cfg = TrainConfig.resolve({"epochs": 1, "batch": 32, "lr": 1e-9}, None,
+                              {"data": str(digit_folder), "project": str(tmp_path), "name": "ft",
+                               "init": str(tiny_run / "weights" / "best.pt")})
+    run = train("digits", cfg)
+    tuned = load_checkpoint(run / "weights" / "last.pt")
+    assert tuned["model_kwargs"] == start["model_kwargs"]
+    conv = next(k for k, v in start["state_dict"].items() if v.ndim == 4)
+    assert torch.allclose(tuned["state_dict"][conv], start["state_dict"][conv], atol=1e-5)
+    fresh = get("digits").build_model(**start["model_kwargs"]).state_dict()[conv]
+    assert not torch.allclose(fresh, start["state_dict"][conv], atol=1e-3)
+    bad = TrainConfig.resolve({"epochs": 1, "model": {"widths": [4, 8, 16]}}, None,
+                              {"data": str(digit_folder), "project": str(tmp_path),
+                               "init": str(tiny_run / "weights" / "best.pt")})
+    with pytest.raises(GlanceError, match="config asks for"):
+        train("digits", bad)

@@ -13,7 +13,22 @@ import numpy as np
 import torch
 
 from ..config import TrainConfig
+from ..errors import GlanceError
 from ..tasks import Task
+from .checkpoint import build_from_checkpoint, load_checkpoint, resolve_weights
+
+
+def initial_model(task: Task, init: str, model_kwargs: dict[str, Any]) -> tuple[dict[str, Any], torch.nn.Module]:
+    """The model of a weights file to fine-tune (`init: shipped` = the package's weights). Its own
+    architecture wins; a `model` option that says otherwise is a mistake worth one clear line."""
+    path = resolve_weights(task, None if init == "shipped" else init)
+    ckpt = load_checkpoint(path, task)
+    clash = {k: v for k, v in model_kwargs.items() if ckpt["model_kwargs"].get(k, v) != v}
+    if clash:
+        raise GlanceError(f"--init {path} is a {ckpt['model_kwargs']} model; the config asks for {clash}")
+    _, model = build_from_checkpoint(ckpt)
+    model.train()
+    return dict(ckpt["model_kwargs"]), model
 
 
 class TaskModule(L.LightningModule):
@@ -21,8 +36,11 @@ class TaskModule(L.LightningModule):
         super().__init__()
         self.task = task
         self.cfg = cfg
-        self.model_kwargs = dict(cfg.model)
-        self.model = task.build_model(**self.model_kwargs)
+        if cfg.init:
+            self.model_kwargs, self.model = initial_model(task, cfg.init, cfg.model)
+        else:
+            self.model_kwargs = dict(cfg.model)
+            self.model = task.build_model(**self.model_kwargs)
         self.lr = float(cfg.lr) if cfg.lr != "auto" else 1e-3  # Lightning's LR finder sets .lr
         self.steps_per_epoch = max(1, steps_per_epoch)
         self._val_out: list[torch.Tensor] = []
