@@ -173,16 +173,25 @@ def _rotation(rx: float, ry: float, rz: float) -> np.ndarray:
 
 def render_hand(rng: np.random.Generator, size: int = 128, gesture: str | None = None,
                 gestures: Sequence[str] = (*GESTURES, "random"), photos: Sequence[np.ndarray] = (),
-                left: bool | None = None) -> HandSample:
-    """One hand crop: the hand fills most of the image (as a detector's crop would)."""
+                left: bool | None = None, facing: float | None = None) -> HandSample:
+    """One hand crop: the hand fills most of the image (as a detector's crop would).
+
+    `facing`: None = any view, edge-on included (keypoints must cope with those); a number = the palm or
+    the back of the hand turned at most that many degrees away from the camera, and tilted at most
+    two thirds of it. A gesture is shown to a camera that way; seen edge-on, a "four" and a "five" or a
+    "two" and a "three" are the same picture, and no label could be right."""
     gesture = gesture or str(gestures[int(rng.integers(len(gestures)))])
     left = bool(rng.random() < 0.5) if left is None else left
     pose = pose_for(gesture, rng)
     local = hand_points(pose, left)
     # Camera orientation. Image y grows downwards, so "fingers up" means the hand's +y maps to image -y.
     # Palm towards or away from the camera (ry), tilt (rx), and in-plane roll (rz).
-    ry = math.radians(_u(rng, -180, 180))
-    rx = math.radians(_u(rng, -50, 50))
+    if facing is None:
+        ry = math.radians(_u(rng, -180, 180))
+        rx = math.radians(_u(rng, -50, 50))
+    else:
+        ry = math.radians(_u(rng, -facing, facing) + (180 if rng.random() < 0.5 else 0))
+        rx = math.radians(_u(rng, -facing, facing) * 2 / 3)
     if gesture in ("like", "dislike"):
         rz = 0.0  # set below from the thumb's direction
     elif gesture == "random":

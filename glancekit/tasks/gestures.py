@@ -166,6 +166,7 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
     real_data = "gestures/hands_dataset"
     synth_backgrounds = "gestures/hands_dataset/images"
     outlier_share = 0.1  # share of training renders that are random poses (target -1, "no gesture")
+    facing = 60.0  # renders show the palm or the back within this many degrees of the camera (see render_hand)
     train_defaults = {"data": "synth", "epochs": 20, "batch": 64, "lr": 3e-3, "optimizer": "adamw",
                       "schedule": "cosine", "weight_decay": 5e-4, "epoch_size": 9000, "val_size": 900,
                       "augment": True, "model": {}}
@@ -181,9 +182,10 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
         """A rendered hand in one of the gestures (equal shares); training adds random poses as -1."""
         pool = photos[1::2] if split == "test" else photos[0::2]
         if split == "train" and rng.random() < self.outlier_share:
-            return synth_hands.render_hand(rng, SIZE, gesture="random", photos=pool).image, -1
+            return synth_hands.render_hand(rng, SIZE, gesture="random", photos=pool, facing=self.facing).image, -1
         g = int(rng.integers(len(self.labels)))
-        return synth_hands.render_hand(rng, SIZE, gesture=self.labels[g], photos=pool).image, g
+        return synth_hands.render_hand(rng, SIZE, gesture=self.labels[g], photos=pool,
+                                       facing=self.facing).image, g
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """Any hand crop → padded to a square (edge pixels repeated), 96x96 RGB in [-1, 1]."""
