@@ -50,6 +50,12 @@ def default_data(task: Task) -> Path:
     return path
 
 
+def default_backgrounds(task: Task) -> str | None:
+    """The task's background photo folder under the shared data root, if it is there."""
+    bg = data_root() / task.synth_backgrounds if task.synth_backgrounds else None
+    return str(bg) if bg is not None and bg.is_dir() else None
+
+
 def _bench_samples(task: Task, data: str | Path | None, split: str, seed: int, meta: dict[str, Any]
                    ) -> tuple[Any, str, str]:
     """The benchmark set: `data`, else the task's default. A real set is cut to exactly the part
@@ -58,8 +64,7 @@ def _bench_samples(task: Task, data: str | Path | None, split: str, seed: int, m
     spec_text = str(data) if data else task.default_data
     spec = parse_spec(spec_text)
     if spec is not None:
-        bg = data_root() / task.synth_backgrounds if task.synth_backgrounds else None
-        photos = load_photos(bg) if bg is not None and bg.is_dir() else []
+        photos = load_photos(default_backgrounds(task))
         samples = synth_samples(task, spec.split, spec.n or 1000, seed, photos)
         return samples, f"{spec_text} ({len(photos)} background photos)", spec.split
     data_path = Path(data) if data else default_data(task)

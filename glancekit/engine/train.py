@@ -127,6 +127,9 @@ def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[st
     """`--data synth`: the training "samples" are the first renders of epoch 0 (for the pictures and the
     label distribution); the loader renders fresh images every epoch."""
     check_task(task)
+    if cfg.backgrounds is None:  # the photos the benchmark renders over, when the shared data has them
+        from .bench import default_backgrounds
+        cfg.backgrounds = default_backgrounds(task)
     photos = load_photos(cfg.backgrounds)
     preview = synth_samples(task, "train", min(cfg.epoch_size, 600), cfg.seed, photos)
     preview.meta["photos"] = photos
