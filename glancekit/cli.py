@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--epoch-size", dest="epoch_size", type=int, help="with --data synth: fresh images per epoch")
     t.add_argument("--val-size", dest="val_size", type=int, help="with --data synth: rendered validation images")
     t.add_argument("--backgrounds", help="with --data synth: folder of photos to use as backgrounds")
+    t.add_argument("--mix", help="with --data synth: a labelled real set split into train (joins every epoch), "
+                                 "val (joins validation) and test (held out)")
+    t.add_argument("--mix-repeat", dest="mix_repeat", type=int, help="times each real image appears per epoch")
     t.add_argument("--init", help="fine-tune: start from these weights ('shipped' = the package's own)")
 
     sy = sub.add_parser("synth", help="render labelled synthetic images (clock, hands) into a folder with labels.csv")
@@ -179,7 +182,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
                                             "schedule", "patience", "augment", "seed", "val_frac", "test_frac",
                                             "max_samples", "workers", "name", "project", "tags", "logger",
                                             "accelerator", "devices", "strategy", "precision", "num_nodes",
-                                            "epoch_size", "val_size", "backgrounds", "init")}
+                                            "epoch_size", "val_size", "backgrounds", "init", "mix", "mix_repeat")}
     if overrides["devices"] is not None and str(overrides["devices"]).isdigit():
         overrides["devices"] = int(overrides["devices"])
     cfg = TrainConfig.resolve(task.train_defaults, a.config, overrides)

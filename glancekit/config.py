@@ -52,6 +52,11 @@ class TrainConfig:
     epoch_size: int = 10000
     val_size: int = 1000
     backgrounds: str | None = None
+    # Real photos next to the renders (`data: synth` only): a labelled set split as any data set is; its
+    # train part joins every epoch (each image `mix_repeat` times), its val part joins validation, and its
+    # test part stays held out for `glance bench`.
+    mix: str | None = None
+    mix_repeat: int = 1
 
     @classmethod
     def resolve(cls, task_defaults: dict[str, Any], config_file: str | Path | None,
@@ -96,6 +101,10 @@ class TrainConfig:
             raise GlanceError(f"schedule must be cosine, plateau or none, got '{self.schedule}'")
         if self.epoch_size < 1 or self.val_size < 1:
             raise GlanceError("epoch_size and val_size must be at least 1")
+        if self.mix_repeat < 1:
+            raise GlanceError("mix_repeat must be at least 1")
+        if self.mix and self.data != "synth":
+            raise GlanceError("--mix adds real images to synthetic training; it needs --data synth")
         if self.logger not in (None, "mlflow", "tensorboard"):
             raise GlanceError(f"logger must be mlflow or tensorboard, got '{self.logger}'")
 

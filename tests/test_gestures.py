@@ -103,12 +103,51 @@ def test_no_gesture_below_the_threshold():
     assert 0 < cal["threshold"] < 1
 
 
-def test_tiny_run_predicts_a_gesture(tmp_path):
+def hands_box_set(root: Path, n: int = 40) -> Path:
+    """A HANDS-style labels.csv over n tiny frames, one box each, labels cycling through six gestures."""
+    root.mkdir(parents=True, exist_ok=True)
+    names = ("fist", "one", "two", "three", "four", "five")
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "width", "height", "label", "xmin", "ymin", "xmax", "ymax"])
+        for i in range(n):
+            cv2.imwrite(str(root / f"{i}.jpg"), frame())
+            w.writerow([f"{i}.jpg", 160, 120, names[i % 6], 40, 20, 100, 100])
+    return root
+
+
+def test_mixed_sampler_puts_every_real_image_in_every_epoch():
+    from glancekit.data.synth import MixedSampler
+    s = MixedSampler(10, 4, repeat=2, seed=0)
+    for epoch in (0, 3):
+        s.set_epoch(epoch)
+        idx = list(s)
+        assert len(idx) == len(s) == 18
+        assert sorted(i for i in idx if i >= 0) == list(range(epoch * 10, epoch * 10 + 10))
+        assert sorted(i for i in idx if i < 0) == [-4, -4, -3, -3, -2, -2, -1, -1]
+    s.set_epoch(0)
+    assert list(s) != sorted(s) and list(s) == list(s)  # shuffled, and the same again for the same epoch
+
+
+def test_tiny_run_predicts_a_gesture(tmp_path, monkeypatch):
     project = tmp_path / "runs"
+    real = hands_box_set(tmp_path / "data" / "gestures" / "hands_dataset")
+    monkeypatch.setenv("GLANCE_DATA", str(tmp_path / "data"))
     assert main(["train", "gestures", "--data", "synth", "--epochs", "1", "--epoch-size", "64", "--val-size", "27",
-                 "--batch", "32", "--project", str(project), "--name", "t"]) == 0
+                 "--batch", "32", "--project", str(project), "--name", "t", "--mix", str(real),
+                 "--mix-repeat", "2"]) == 0
     run = project / "gestures" / "t"
     assert "val_weighted_f1" in (run / "metrics.csv").read_text() and (run / "confusion.png").is_file()
+    info = json.loads((run / "run.json").read_text())["split"]
+    sizes = info["mix"]["sizes"]
+    assert sum(sizes.values()) == 40 and min(sizes.values()) > 0
+    assert info["val_size"] == 27 + sizes["val"]  # real validation images join the rendered ones
+    assert main(["train", "gestures", "--data", str(real), "--mix", str(real), "--project", str(project)]) == 2
+    # bench scores the real set beside the renders, only on the part training held out
+    assert main(["bench", "gestures", "--weights", str(run / "weights" / "best.pt"), "--repeats", "2",
+                 "--out", str(tmp_path / "bench.json")]) == 0
+    real_block = json.loads((tmp_path / "bench.json").read_text())["real"]
+    assert real_block["images"] == sizes["test"] and "held out" in real_block["part"]
     img = tmp_path / "hand.png"
     cv2.imwrite(str(img), synth_samples(get("gestures"), "test", 1).items[0])
     assert main(["predict", "gestures", str(img), "--weights", str(run / "weights" / "best.pt"),

@@ -142,6 +142,36 @@ class EpochSampler(Sampler[int]):
         return self.n
 
 
+class MixedDataset(Dataset):
+    """Renders and real images in one epoch: index i ≥ 0 is render i (as SynthDataset), index -1-j is
+    real image j (already preprocessed; the task's batched augmentation applies to both)."""
+
+    def __init__(self, synth: SynthDataset, x_real: torch.Tensor, y_real: torch.Tensor) -> None:
+        self.synth, self.x_real, self.y_real = synth, x_real, y_real
+
+    def __len__(self) -> int:
+        return len(self.synth) + len(self.x_real)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.synth[i] if i >= 0 else (self.x_real[-1 - i], self.y_real[-1 - i])
+
+
+class MixedSampler(EpochSampler):
+    """Epoch e: renders e*n … (e+1)*n-1 and every real image `repeat` times, shuffled together (seeded)."""
+
+    def __init__(self, n: int, n_real: int, repeat: int = 1, seed: int = 0) -> None:
+        super().__init__(n)
+        self.n_real, self.repeat, self.seed = n_real, repeat, seed
+
+    def __iter__(self) -> Iterator[int]:
+        idx = np.concatenate([np.arange(self.epoch * self.n, (self.epoch + 1) * self.n),
+                              np.tile(-1 - np.arange(self.n_real), self.repeat)])
+        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(idx).tolist())
+
+    def __len__(self) -> int:
+        return self.n + self.n_real * self.repeat
+
+
 def write_synth(task: "Task", out: Path, n: int, seed: int = 0, split: str = "train",
                 backgrounds: str | Path | None = None) -> tuple[Path, float]:
     """`glance synth TASK`: render n images into out/images/ and write out/labels.csv.

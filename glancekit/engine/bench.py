@@ -114,9 +114,15 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     real: dict[str, Any] = {}
     real_path = data_root() / task.real_data if task.real_data and not data else None
     if real_path is not None and real_path.exists():  # real photos beside the synthetic benchmark
-        rs = load_eval_samples(task, real_path)
+        mix = (meta.get("split") or {}).get("mix") or {}
+        if mix and Path(mix["data"]).resolve() == real_path.resolve():  # trained on part of it: test part only
+            rs = load_eval_samples(task, real_path, "test", int(mix["seed"]), mix["val_frac"], mix["test_frac"])
+            part = "the test part training held out"
+        else:
+            rs, part = load_eval_samples(task, real_path), "all (none used in training)"
         rx, ry = prepare(task, rs, "reading real")
-        real = {"data": str(real_path), "images": len(rs), "metrics": evaluate_arrays(task, infer, rx, ry.numpy(), meta).metrics}
+        real = {"data": str(real_path), "part": part, "images": len(rs),
+                "metrics": evaluate_arrays(task, infer, rx, ry.numpy(), meta).metrics}
 
     shape = (task.channels, *task.input_size)
     x1 = np.ascontiguousarray(x[:1]) if len(x) else np.zeros((1, *shape), np.float32)
@@ -162,7 +168,7 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
                        "peer ms per image": f"{peer_result['ms_per_image']:.1f}"},
                       f"peer {peer} on the same {len(samples)} images")
     if real:
-        print_metrics(real["metrics"], f"real photos: {real['data']} ({real['images']} images)")
+        print_metrics(real["metrics"], f"real photos: {real['data']}, {real['part']} ({real['images']} images)")
     print_metrics({**ev.metrics, **{f"latency {k}": v for k, v in latency.items()}, "params": result["params"],
                    "weights KiB": round(result["weights_bytes"] / 1024, 1), "onnx KiB": round(onnx_size / 1024, 1),
                    "onnx max abs diff": onnx_diff},

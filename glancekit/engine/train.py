@@ -19,11 +19,12 @@ import numpy as np
 import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, EarlyStopping, RichProgressBar
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from ..config import TrainConfig
 from ..data.dataset import prepare, tensor_dataset
-from ..data.synth import EpochSampler, SynthDataset, check_task, load_photos, parse_spec, synth_samples
+from ..data.synth import (EpochSampler, MixedDataset, MixedSampler, SynthDataset, check_task, load_photos,
+                          parse_spec, synth_samples)
 from ..data.readers import Samples, read_dataset
 from ..errors import GlanceError
 from ..progress import console
@@ -135,8 +136,20 @@ def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[st
     preview.meta["photos"] = photos
     val_s = read_dataset(cfg.val_data, task) if cfg.val_data else synth_samples(task, "val", cfg.val_size, cfg.seed,
                                                                                 photos)
-    info = {"synthetic": True, "seed": cfg.seed, "epoch_size": cfg.epoch_size, "val_size": len(val_s),
-            "val_data": cfg.val_data or "synth:val", "backgrounds": cfg.backgrounds, "background_photos": len(photos)}
+    info: dict[str, Any] = {"synthetic": True, "seed": cfg.seed, "epoch_size": cfg.epoch_size,
+                            "val_data": cfg.val_data or "synth:val", "backgrounds": cfg.backgrounds,
+                            "background_photos": len(photos)}
+    if cfg.mix:  # real photos: train part into every epoch, val part into validation, test part held out
+        parts = split_samples(task, read_dataset(cfg.mix, task), cfg.seed, cfg.val_frac, cfg.test_frac)
+        if len(parts["train"]) == 0:
+            raise GlanceError(f"--mix {cfg.mix}: too few images to split off a training part")
+        preview.meta["mix_train"] = parts["train"]
+        val_s = val_s + parts["val"]
+        info["mix"] = {"data": cfg.mix, "seed": cfg.seed, "repeat": cfg.mix_repeat,
+                       "val_frac": cfg.val_frac if cfg.val_frac is not None else task.val_frac,
+                       "test_frac": cfg.test_frac if cfg.test_frac is not None else task.test_frac,
+                       "sizes": {k: len(v) for k, v in parts.items()}}
+    info["val_size"] = len(val_s)
     return preview, val_s, info
 
 
@@ -173,6 +186,8 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
                    select_metric=task.select_metric, data=cfg.data, split=split_info)
     what = (f"{cfg.epoch_size} fresh synthetic images per epoch" if split_info.get("synthetic")
             else f"train {len(train_s)}")
+    if "mix" in split_info:
+        what += f" + {split_info['mix']['sizes']['train']} real x{cfg.mix_repeat}"
     console.print(f"[bold]glance train {task.name}[/] → {run_dir}  ({what}, val {len(val_s)})")
     try:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -180,10 +195,15 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
         x_va, y_va = prepare(task, val_s, "val")
         gen = torch.Generator().manual_seed(cfg.seed)
         if split_info.get("synthetic"):  # fresh renders every epoch
-            train_dl = DataLoader(SynthDataset(task, cfg.seed, cfg.epoch_size, train_s.meta["photos"]),
-                                  batch_size=cfg.batch, sampler=EpochSampler(cfg.epoch_size),
-                                  num_workers=cfg.workers, drop_last=cfg.epoch_size > cfg.batch,
-                                  persistent_workers=False)
+            synth_ds = SynthDataset(task, cfg.seed, cfg.epoch_size, train_s.meta["photos"])
+            dataset: Dataset = synth_ds
+            sampler: EpochSampler = EpochSampler(cfg.epoch_size)
+            if "mix_train" in train_s.meta:
+                x_mix, y_mix = prepare(task, train_s.meta["mix_train"], "train (real)")
+                dataset = MixedDataset(synth_ds, torch.from_numpy(x_mix), y_mix)
+                sampler = MixedSampler(cfg.epoch_size, len(x_mix), cfg.mix_repeat, cfg.seed)
+            train_dl = DataLoader(dataset, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers,
+                                  drop_last=len(sampler) > cfg.batch, persistent_workers=False)
         else:
             train_dl = DataLoader(tensor_dataset(x_tr, y_tr), batch_size=cfg.batch, shuffle=True, generator=gen,
                                   num_workers=cfg.workers, drop_last=len(x_tr) > cfg.batch)
@@ -220,7 +240,8 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
     if not (run_dir / "weights" / "best.pt").exists():
         write_run_json(run_dir, status="failed", error="no epoch produced a usable selection metric")
         raise GlanceError(f"training produced no usable {task.select_metric}; see {run_dir / 'metrics.csv'}")
-    n_train = cfg.epoch_size * len(recorder.history) if split_info.get("synthetic") else len(train_s)
+    n_train = (len(train_dl.sampler) * len(recorder.history) if split_info.get("synthetic")  # type: ignore[arg-type]
+               else len(train_s))
     _finish(task, run_dir, x_va, y_va.numpy(), val_s.ids, recorder, train_time, cfg, n_train)
     write_run_json(run_dir, status="done", duration_s=round(time.time() - started, 1),
                    train_time_s=round(train_time, 1))
