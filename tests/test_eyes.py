@@ -69,6 +69,21 @@ def test_augment_shapes():
     assert x.shape == (16, 1, 24, 24) and 0 <= x.min() and x.max() <= 1 and len(y) == 16
 
 
+def test_flip_average_model_answers_the_same_for_a_mirrored_crop(tmp_path):
+    from glancekit.engine.checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint
+    task = get("eyes")
+    model = task.build_model(arch="cnn", widths=(8, 16, 32), flip_average=True).eval()
+    x = torch.rand(4, 1, 24, 24)
+    with torch.no_grad():
+        assert torch.allclose(model(x), model(x.flip(-1)), atol=1e-5)
+        plain = task.build_model(arch="cnn", widths=(8, 16, 32)).eval()
+        assert not torch.allclose(plain(x), plain(x.flip(-1)), atol=1e-5)
+    save_checkpoint(tmp_path / "w.pt", task, model, {"arch": "cnn", "widths": [8, 16, 32], "flip_average": True}, {})
+    _, again = build_from_checkpoint(load_checkpoint(tmp_path / "w.pt", task))
+    with torch.no_grad():
+        assert torch.allclose(again(x), model(x))
+
+
 def test_open_eye_check_uses_shipped_model(eye_pool):
     if not SHIPPED_EYES:
         pytest.skip("no shipped eyes weights")

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..data import augment as aug
 from ..data.images import to_gray
-from ..models import MobileNetV2, SmallCNN
+from ..models import FlipAverage, MobileNetV2, SmallCNN
 from .base import ClassificationTask, Infer, Prediction, display_image, softmax
 
 SIZE = 24
@@ -62,13 +62,17 @@ class EyesTask(ClassificationTask):
         x = np.clip((x - lo) / (hi - lo), 0, 1) if hi - lo > 0.05 else x  # dark crops become readable
         return x[None]
 
-    def build_model(self, arch: str = "mobilenet", **kwargs: Any) -> nn.Module:
-        """`arch`: "mobilenet" (inverted residuals, default) or "cnn" (plain conv stages)."""
+    def build_model(self, arch: str = "mobilenet", flip_average: bool = False, **kwargs: Any) -> nn.Module:
+        """`arch`: "mobilenet" (inverted residuals, default) or "cnn" (plain conv stages);
+        `flip_average`: answer with the mean of the crop and its mirror image (see models/flip.py)."""
+        net: nn.Module
         if arch == "cnn":
-            return SmallCNN(self.channels, len(self.labels), **{"widths": (32, 64, 128), "depths": (2, 2, 2), **kwargs})
-        cfg = {"stem": 16, "stages": ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 1, 2)), "head": 96,
-               "dropout": 0.2, **kwargs}
-        return MobileNetV2(self.channels, len(self.labels), **cfg)
+            net = SmallCNN(self.channels, len(self.labels), **{"widths": (32, 64, 128), "depths": (2, 2, 2), **kwargs})
+        else:
+            cfg = {"stem": 16, "stages": ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 1, 2)), "head": 96,
+                   "dropout": 0.2, **kwargs}
+            net = MobileNetV2(self.channels, len(self.labels), **cfg)
+        return FlipAverage(net) if flip_average else net
 
     def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, dev = x.shape[0], x.device
