@@ -145,7 +145,7 @@ def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[st
             raise GlanceError(f"--mix {cfg.mix}: too few images to split off a training part")
         preview.meta["mix_train"] = parts["train"]
         val_s = val_s + parts["val"]
-        info["mix"] = {"data": cfg.mix, "seed": cfg.seed, "repeat": cfg.mix_repeat,
+        info["mix"] = {"data": str(Path(cfg.mix).resolve()), "seed": cfg.seed, "repeat": cfg.mix_repeat,
                        "val_frac": cfg.val_frac if cfg.val_frac is not None else task.val_frac,
                        "test_frac": cfg.test_frac if cfg.test_frac is not None else task.test_frac,
                        "sizes": {k: len(v) for k, v in parts.items()}}
