@@ -39,11 +39,9 @@ class Samples:
         return Samples([self.items[i] for i in idx], [self.targets[i] for i in idx],
                        [self.ids[i] for i in idx], self.source, dict(self.meta))
 
-
     def __add__(self, other: "Samples") -> "Samples":
         return Samples(self.items + other.items, self.targets + other.targets, self.ids + other.ids,
                        f"{self.source} + {other.source}", {**other.meta, **self.meta})
-
 
 class Reader(Protocol):
     """Something that recognises a layout on disk and reads it."""

@@ -100,6 +100,12 @@ def _loggers(cfg: TrainConfig, run_dir: Path) -> list[Any]:
         raise GlanceError(f"--logger {cfg.logger} needs its package installed ({e})") from None
 
 
+def _fractions(task: Task, cfg: TrainConfig) -> dict[str, float]:
+    """The split fractions a run used (its own, else the task's), recorded so val/bench can cut the same parts."""
+    return {"val_frac": cfg.val_frac if cfg.val_frac is not None else task.val_frac,
+            "test_frac": cfg.test_frac if cfg.test_frac is not None else task.test_frac}
+
+
 def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any]]:
     if not cfg.data:
         raise GlanceError("no training data: pass --data PATH (or data: in the config file)")
@@ -112,9 +118,7 @@ def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any
     else:
         parts = split_samples(task, samples, cfg.seed, cfg.val_frac, cfg.test_frac)
         train_s, val_s = parts["train"], parts["val"]
-        split_info = {"seed": cfg.seed, "val_frac": cfg.val_frac if cfg.val_frac is not None else task.val_frac,
-                      "test_frac": cfg.test_frac if cfg.test_frac is not None else task.test_frac,
-                      "sizes": {k: len(v) for k, v in parts.items()}}
+        split_info = {"seed": cfg.seed, **_fractions(task, cfg), "sizes": {k: len(v) for k, v in parts.items()}}
     if cfg.max_samples and len(train_s) > cfg.max_samples:
         pick = np.random.default_rng(cfg.seed).choice(len(train_s), cfg.max_samples, replace=False)
         train_s = train_s.subset(np.sort(pick))
@@ -146,9 +150,7 @@ def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[st
         preview.meta["mix_train"] = parts["train"]
         val_s = val_s + parts["val"]
         info["mix"] = {"data": str(Path(cfg.mix).resolve()), "seed": cfg.seed, "repeat": cfg.mix_repeat,
-                       "val_frac": cfg.val_frac if cfg.val_frac is not None else task.val_frac,
-                       "test_frac": cfg.test_frac if cfg.test_frac is not None else task.test_frac,
-                       "sizes": {k: len(v) for k, v in parts.items()}}
+                       **_fractions(task, cfg), "sizes": {k: len(v) for k, v in parts.items()}}
     info["val_size"] = len(val_s)
     return preview, val_s, info
 
