@@ -103,17 +103,36 @@ def test_no_gesture_below_the_threshold():
     assert 0 < cal["threshold"] < 1
 
 
-def hands_box_set(root: Path, n: int = 40) -> Path:
-    """A HANDS-style labels.csv over n tiny frames, one box each, labels cycling through six gestures."""
+def hands_box_set(root: Path, n: int = 40, per_photo: int = 1) -> Path:
+    """A HANDS-style labels.csv with n boxes, `per_photo` boxes on each tiny frame, labels cycling
+    through six gestures."""
     root.mkdir(parents=True, exist_ok=True)
     names = ("fist", "one", "two", "three", "four", "five")
     with open(root / "labels.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "width", "height", "label", "xmin", "ymin", "xmax", "ymax"])
         for i in range(n):
-            cv2.imwrite(str(root / f"{i}.jpg"), frame())
-            w.writerow([f"{i}.jpg", 160, 120, names[i % 6], 40, 20, 100, 100])
+            if i % per_photo == 0:
+                cv2.imwrite(str(root / f"{i // per_photo}.jpg"), frame())
+            x = 10 + 70 * (i % per_photo)
+            w.writerow([f"{i // per_photo}.jpg", 160, 120, names[i % 6], x, 20, x + 60, 100])
     return root
+
+
+def test_split_keeps_the_boxes_of_one_photo_together(tmp_path):
+    from glancekit.engine.evaluate import split_samples
+    task = get("gestures")
+    s = read_dataset(hands_box_set(tmp_path, 120, per_photo=2), task)
+    assert s.groups is not None and len(set(s.groups)) == 60
+    parts = split_samples(task, s, seed=1)
+    photos = {k: set(p.groups or []) for k, p in parts.items()}
+    assert sum(len(p) for p in parts.values()) == 120 and min(len(p) for p in parts.values()) > 0
+    assert not (photos["train"] & photos["test"]) and not (photos["train"] & photos["val"])
+    assert not (photos["val"] & photos["test"])
+    # runs made before grouping split per box: grouped=False cuts exactly that split again
+    per_box = split_samples(task, s, seed=1, grouped=False)
+    assert {k: p.ids for k, p in per_box.items()} != {k: p.ids for k, p in parts.items()}
+    assert (set(per_box["train"].groups or []) & set(per_box["test"].groups or []))
 
 
 def test_mixed_sampler_puts_every_real_image_in_every_epoch():
@@ -131,7 +150,7 @@ def test_mixed_sampler_puts_every_real_image_in_every_epoch():
 
 def test_tiny_run_predicts_a_gesture(tmp_path, monkeypatch):
     project = tmp_path / "runs"
-    real = hands_box_set(tmp_path / "data" / "gestures" / "hands_dataset")
+    real = hands_box_set(tmp_path / "data" / "gestures" / "hands_dataset", 80, per_photo=2)
     monkeypatch.setenv("GLANCE_DATA", str(tmp_path / "data"))
     assert main(["train", "gestures", "--data", "synth", "--epochs", "1", "--epoch-size", "64", "--val-size", "27",
                  "--batch", "32", "--project", str(project), "--name", "t", "--mix", str(real),
@@ -140,7 +159,7 @@ def test_tiny_run_predicts_a_gesture(tmp_path, monkeypatch):
     assert "val_weighted_f1" in (run / "metrics.csv").read_text() and (run / "confusion.png").is_file()
     info = json.loads((run / "run.json").read_text())["split"]
     sizes = info["mix"]["sizes"]
-    assert sum(sizes.values()) == 40 and min(sizes.values()) > 0
+    assert sum(sizes.values()) == 80 and min(sizes.values()) > 0 and info["mix"]["grouped"] is True
     assert info["val_size"] == 27 + sizes["val"]  # real validation images join the rendered ones
     assert main(["train", "gestures", "--data", str(real), "--mix", str(real), "--project", str(project)]) == 2
     # bench scores the real set beside the renders, only on the part training held out
@@ -148,6 +167,15 @@ def test_tiny_run_predicts_a_gesture(tmp_path, monkeypatch):
                  "--out", str(tmp_path / "bench.json")]) == 0
     real_block = json.loads((tmp_path / "bench.json").read_text())["real"]
     assert real_block["images"] == sizes["test"] and "held out" in real_block["part"]
+    # a synthetic spec of the user's own keeps the real block; a real folder of theirs is the benchmark
+    assert main(["bench", "gestures", "--weights", str(run / "weights" / "best.pt"), "--repeats", "2",
+                 "--data", "synth:test:18", "--out", str(tmp_path / "b2.json")]) == 0
+    b2 = json.loads((tmp_path / "b2.json").read_text())
+    assert b2["images"] == 18 and b2["real"]["images"] == sizes["test"]
+    assert main(["bench", "gestures", "--weights", str(run / "weights" / "best.pt"), "--repeats", "2",
+                 "--data", str(real), "--split", "all", "--out", str(tmp_path / "b3.json")]) == 0
+    b3 = json.loads((tmp_path / "b3.json").read_text())
+    assert b3["images"] == 80 and isinstance(b3["real"], str)
     img = tmp_path / "hand.png"
     cv2.imwrite(str(img), synth_samples(get("gestures"), "test", 1).items[0])
     assert main(["predict", "gestures", str(img), "--weights", str(run / "weights" / "best.pt"),

@@ -302,7 +302,8 @@ class KeypointTableReader:
             targets[slot] = task.parse_target(_raw(shifted, **extra), where=where)
             n = count[ids[slot]] = count.get(ids[slot], 0) + 1
             ids[slot] = f"{ids[slot]}#{n}"
-        return Samples(items, targets, ids, str(src))
+        # boxes cut from one photo share its name as their group, so a split keeps the photo whole
+        return Samples(items, targets, ids, str(src), groups=[i.rsplit("#", 1)[0] for i in ids] if box_rows else None)
 
     def crop_window(self, box: list[float], width: int, height: int) -> tuple[int, int, int, int]:
         """Integer crop (x0, y0, x1, y1), end exclusive: the box grown by `crop_margin` × its longer

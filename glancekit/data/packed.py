@@ -290,6 +290,7 @@ def pack(task: "Task | str", src: str | Path, out: Path, shard_size: int = 4096,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "pack_seconds": round(time.perf_counter() - t0, 2),
             "workers": workers if use_pool else 1,
+            **({"groups": samples.groups} if samples.groups is not None else {}),  # photo of each box, for splits
         }
         atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
         _fsync_dir(out)
@@ -469,7 +470,9 @@ class PackedReader:
             raise GlanceError(f"packed data set {root} is damaged: shards hold {len(items)} images, "
                               f"manifest says {manifest['count']}")
         meta = {"packed": {k: manifest.get(k) for k in ("source", "reader", "created", "images", "targets")}}
-        return Samples(items, targets, ids, str(root), meta)
+        groups = manifest.get("groups")
+        return Samples(items, targets, ids, str(root), meta,
+                       [str(g) for g in groups] if isinstance(groups, list) and len(groups) == len(items) else None)
 
 
 # ----------------------------------------------------------------------------- measuring

@@ -23,13 +23,18 @@ if TYPE_CHECKING:
 
 @dataclass
 class Samples:
-    """Images (paths or in-memory arrays), their targets, and a short id each for reports."""
+    """Images (paths or in-memory arrays), their targets, and a short id each for reports.
+
+    `groups` names the photo each sample was cut from, where one photo gives several samples (two
+    hands in one frame): a split keeps a group on one side, so no photo is both trained and tested on.
+    """
 
     items: list[Any]
     targets: list[Any]
     ids: list[str]
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    groups: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -37,11 +42,15 @@ class Samples:
     def subset(self, idx: np.ndarray | list[int]) -> "Samples":
         idx = [int(i) for i in idx]
         return Samples([self.items[i] for i in idx], [self.targets[i] for i in idx],
-                       [self.ids[i] for i in idx], self.source, dict(self.meta))
+                       [self.ids[i] for i in idx], self.source, dict(self.meta),
+                       None if self.groups is None else [self.groups[i] for i in idx])
 
     def __add__(self, other: "Samples") -> "Samples":
+        groups = None
+        if self.groups is not None or other.groups is not None:  # a sample without a group is its own
+            groups = (self.groups or list(self.ids)) + (other.groups or list(other.ids))
         return Samples(self.items + other.items, self.targets + other.targets, self.ids + other.ids,
-                       f"{self.source} + {other.source}", {**other.meta, **self.meta})
+                       f"{self.source} + {other.source}", {**other.meta, **self.meta}, groups)
 
 class Reader(Protocol):
     """Something that recognises a layout on disk and reads it."""
@@ -213,24 +222,30 @@ def read_dataset(path: str | Path, task: "Task", photos: Any = ()) -> Samples:
 
 
 def split_indices(targets: list[Any], val_frac: float, test_frac: float, seed: int,
-                  strata: list[Any] | None = None) -> dict[str, np.ndarray]:
+                  strata: list[Any] | None = None, groups: list[Any] | None = None) -> dict[str, np.ndarray]:
     """A seeded (stratified where `strata` are given) train/val/test split of indices.
 
     The same data, fractions and seed always give the same split, so `glance val --split test` and
-    `glance bench` evaluate exactly the images training never saw.
+    `glance bench` evaluate exactly the images training never saw. With `groups`, whole groups are
+    split (all boxes of one photo land in one part), stratified by each group's first member.
     """
     n = len(targets)
+    members: dict[Any, list[int]] = {}  # unit of splitting → its indices (one index per unit without groups)
+    for i, g in enumerate(groups if groups is not None else range(n)):
+        members.setdefault(g, []).append(i)
+    units = list(members.values())
+    unit_strata = [strata[u[0]] for u in units] if strata is not None else [0] * len(units)
     rng = np.random.default_rng(seed)
-    groups: dict[Any, list[int]] = {}
-    for i, s in enumerate(strata if strata is not None else [0] * n):
-        groups.setdefault(s, []).append(i)
+    by_stratum: dict[Any, list[int]] = {}
+    for k, s in enumerate(unit_strata):
+        by_stratum.setdefault(s, []).append(k)
     parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
-    for key in sorted(groups, key=str):
-        idx = np.array(groups[key])
+    for key in sorted(by_stratum, key=str):
+        idx = np.array(by_stratum[key])
         rng.shuffle(idx)
         n_test = int(round(len(idx) * test_frac))
         n_val = int(round(len(idx) * val_frac))
-        parts["test"].extend(idx[:n_test].tolist())
-        parts["val"].extend(idx[n_test:n_test + n_val].tolist())
-        parts["train"].extend(idx[n_test + n_val:].tolist())
+        for part, chosen in (("test", idx[:n_test]), ("val", idx[n_test:n_test + n_val]),
+                             ("train", idx[n_test + n_val:])):
+            parts[part].extend(i for k in chosen for i in units[k])
     return {k: np.array(sorted(v), dtype=np.int64) for k, v in parts.items()}

@@ -69,7 +69,8 @@ def _bench_samples(task: Task, data: str | Path | None, split: str, seed: int, m
         return samples, f"{spec_text} ({len(photos)} background photos)", spec.split
     data_path = Path(data) if data else default_data(task)
     sp = meta.get("split", {}) if isinstance(meta.get("split"), dict) else {}
-    samples = load_eval_samples(task, data_path, split, int(sp.get("seed", seed)), sp.get("val_frac"), sp.get("test_frac"))
+    samples = load_eval_samples(task, data_path, split, int(sp.get("seed", seed)), sp.get("val_frac"),
+                                sp.get("test_frac"), bool(sp.get("grouped", False)))
     return samples, str(data_path), split
 
 
@@ -112,11 +113,15 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     ev = evaluate_arrays(task, infer, x, y.numpy(), meta)
     peer_result = _run_peer(task, peer, samples, y.numpy(), ev.metrics) if peer else None
     real: dict[str, Any] = {}
-    real_path = data_root() / task.real_data if task.real_data and not data else None
+    # the task's real photos go beside a synthetic benchmark (the default one or a `synth:...` spec);
+    # a user's own --data folder is the benchmark itself
+    synthetic = not data or parse_spec(str(data)) is not None
+    real_path = data_root() / task.real_data if task.real_data and synthetic else None
     if real_path is not None and real_path.exists():  # real photos beside the synthetic benchmark
         mix = (meta.get("split") or {}).get("mix") or {}
         if mix and Path(mix["data"]).resolve() == real_path.resolve():  # trained on part of it: test part only
-            rs = load_eval_samples(task, real_path, "test", int(mix["seed"]), mix["val_frac"], mix["test_frac"])
+            rs = load_eval_samples(task, real_path, "test", int(mix["seed"]), mix["val_frac"], mix["test_frac"],
+                                   bool(mix.get("grouped", False)))  # runs before grouping split per sample
             part = "the test part training held out"
         else:
             rs, part = load_eval_samples(task, real_path), "all (none used in training)"
@@ -150,7 +155,8 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
             shutil.rmtree(tmpdir, ignore_errors=True)
     result = {
         "task": task.name, "weights": str(wpath), "data": str(data_path), "split": split, "images": len(samples),
-        "metrics": ev.metrics, **({"peer": peer_result} if peer_result else {}), "real": real or f"no real photos found (looked for {real_path})",
+        "metrics": ev.metrics, **({"peer": peer_result} if peer_result else {}), "real": real or (f"no real photos found (looked for {real_path})" if real_path else
+                                 "not run: the --data given is the benchmark" if task.real_data else "the task names no real set"),
         "onnx_metrics": onnx_metrics, "onnx_max_abs_diff": onnx_diff,
         "latency_ms": latency, "latency_note": f"median of {repeats} runs (batch 64: {max(5, repeats // 5)}), "
                                                f"torch threads {torch.get_num_threads()}",

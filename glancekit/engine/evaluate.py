@@ -35,22 +35,27 @@ def torch_infer(model: nn.Module, batch: int = 256) -> Infer:
 
 
 def split_samples(task: Task, samples: Samples, seed: int, val_frac: float | None = None,
-                  test_frac: float | None = None) -> dict[str, Samples]:
-    """train/val/test parts of one data set, reproducible from the seed and the fractions."""
+                  test_frac: float | None = None, grouped: bool = True) -> dict[str, Samples]:
+    """train/val/test parts of one data set, reproducible from the seed and the fractions.
+
+    `grouped` keeps the samples of one photo together (where the reader names groups). Runs record it
+    in their split; runs made before it existed split per sample, and `grouped=False` cuts their parts.
+    """
     vf = task.val_frac if val_frac is None else val_frac
     tf = task.test_frac if test_frac is None else test_frac
-    parts = split_indices(samples.targets, vf, tf, seed, task.strata(samples.targets))
+    parts = split_indices(samples.targets, vf, tf, seed, task.strata(samples.targets),
+                          samples.groups if grouped else None)
     return {k: samples.subset(v) for k, v in parts.items()}
 
 
 def load_eval_samples(task: Task, data: str | Path, split: str = "all", seed: int = 0,
-                      val_frac: float | None = None, test_frac: float | None = None) -> Samples:
+                      val_frac: float | None = None, test_frac: float | None = None, grouped: bool = True) -> Samples:
     samples = read_dataset(data, task)
     if split == "all":
         return samples
     if split not in ("train", "val", "test"):
         raise GlanceError(f"split must be all, train, val or test, got '{split}'")
-    part = split_samples(task, samples, seed, val_frac, test_frac)[split]
+    part = split_samples(task, samples, seed, val_frac, test_frac, grouped)[split]
     if len(part) == 0:
         raise GlanceError(f"the {split} split of {data} is empty")
     return part

@@ -100,10 +100,14 @@ def _loggers(cfg: TrainConfig, run_dir: Path) -> list[Any]:
         raise GlanceError(f"--logger {cfg.logger} needs its package installed ({e})") from None
 
 
-def _fractions(task: Task, cfg: TrainConfig) -> dict[str, float]:
-    """The split fractions a run used (its own, else the task's), recorded so val/bench can cut the same parts."""
-    return {"val_frac": cfg.val_frac if cfg.val_frac is not None else task.val_frac,
-            "test_frac": cfg.test_frac if cfg.test_frac is not None else task.test_frac}
+def _split(task: Task, samples: Samples, cfg: TrainConfig) -> tuple[dict[str, Samples], dict[str, Any]]:
+    """The run's train/val/test parts of one labelled set, and what val/bench need to cut the same parts
+    again: seed, fractions (the run's own, else the task's), whether photos were kept whole, sizes."""
+    parts = split_samples(task, samples, cfg.seed, cfg.val_frac, cfg.test_frac)
+    return parts, {"seed": cfg.seed,
+                   "val_frac": cfg.val_frac if cfg.val_frac is not None else task.val_frac,
+                   "test_frac": cfg.test_frac if cfg.test_frac is not None else task.test_frac,
+                   "grouped": samples.groups is not None, "sizes": {k: len(v) for k, v in parts.items()}}
 
 
 def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any]]:
@@ -116,9 +120,8 @@ def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any
         train_s, val_s = samples, read_dataset(cfg.val_data, task)
         split_info: dict[str, Any] = {"val_data": cfg.val_data}
     else:
-        parts = split_samples(task, samples, cfg.seed, cfg.val_frac, cfg.test_frac)
+        parts, split_info = _split(task, samples, cfg)
         train_s, val_s = parts["train"], parts["val"]
-        split_info = {"seed": cfg.seed, **_fractions(task, cfg), "sizes": {k: len(v) for k, v in parts.items()}}
     if cfg.max_samples and len(train_s) > cfg.max_samples:
         pick = np.random.default_rng(cfg.seed).choice(len(train_s), cfg.max_samples, replace=False)
         train_s = train_s.subset(np.sort(pick))
@@ -144,13 +147,12 @@ def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[st
                             "val_data": cfg.val_data or "synth:val", "backgrounds": cfg.backgrounds,
                             "background_photos": len(photos)}
     if cfg.mix:  # real photos: train part into every epoch, val part into validation, test part held out
-        parts = split_samples(task, read_dataset(cfg.mix, task), cfg.seed, cfg.val_frac, cfg.test_frac)
+        parts, mix_info = _split(task, read_dataset(cfg.mix, task), cfg)
         if len(parts["train"]) == 0:
             raise GlanceError(f"--mix {cfg.mix}: too few images to split off a training part")
         preview.meta["mix_train"] = parts["train"]
         val_s = val_s + parts["val"]
-        info["mix"] = {"data": str(Path(cfg.mix).resolve()), "seed": cfg.seed, "repeat": cfg.mix_repeat,
-                       **_fractions(task, cfg), "sizes": {k: len(v) for k, v in parts.items()}}
+        info["mix"] = {"data": str(Path(cfg.mix).resolve()), "repeat": cfg.mix_repeat, **mix_info}
     info["val_size"] = len(val_s)
     return preview, val_s, info
 

@@ -97,7 +97,8 @@ class HandsBoxReader:
             items.append(crop_box(cache[rel], box))
             targets.append(task.parse_target({"label": label}, where=f"{csv_path.name}:{line}"))
             ids.append(f"{rel}#{line}")
-        return Samples(items, targets, ids, str(csv_path), {"skipped_rows": skipped})
+        return Samples(items, targets, ids, str(csv_path), {"skipped_rows": skipped},
+                       groups=[i.rsplit("#", 1)[0] for i in ids])  # the boxes of one photo split together
 
 
 class HaGRIDReader:
@@ -151,7 +152,7 @@ class HaGRIDReader:
                     items.append(crop_box(img, (x * w, y * h, (x + bw) * w, (y + bh) * h)))
                     targets.append(task.parse_target({"label": lab}, where=str(jf)))
                     ids.append(f"{image_id}#{k}")
-        return Samples(items, targets, ids, str(path))
+        return Samples(items, targets, ids, str(path), groups=[i.rsplit("#", 1)[0] for i in ids])
 
 
 class GesturesTask(TrustedThreshold, ClassificationTask):
