@@ -134,13 +134,17 @@ def test_predict_accepts_paths_pil_arrays_and_lists(tiny_run: Path, tmp_path: Pa
 
 def test_init_fine_tunes_from_weights(tiny_run: Path, digit_folder: Path, tmp_path: Path):
     """`--init W` starts from W's weights and architecture: after one epoch at a tiny learning rate the
-    model is still (nearly) the one it started from, and a `model` option that contradicts W is refused."""
+    model is still (nearly) the one it started from, and a `model` option that contradicts W is refused.
+    On W's own data it keeps W's split whatever --seed says: a new split would test on images W learnt."""
     from glancekit.engine.train import train
     start = load_checkpoint(tiny_run / "weights" / "best.pt")
     cfg = TrainConfig.resolve({"epochs": 1, "batch": 32, "lr": 1e-9}, None,
-                              {"data": str(digit_folder), "project": str(tmp_path), "name": "ft",
+                              {"data": str(digit_folder), "project": str(tmp_path), "name": "ft", "seed": 7,
                                "init": str(tiny_run / "weights" / "best.pt")})
     run = train("digits", cfg)
+    split, parent = (json.loads((r / "run.json").read_text())["split"] for r in (run, tiny_run))
+    assert split["seed"] == parent["seed"] == 0 and split["sizes"] == parent["sizes"]
+    assert split["kept_from"] == str((tiny_run / "weights" / "best.pt").resolve())
     tuned = load_checkpoint(run / "weights" / "last.pt")
     assert tuned["model_kwargs"] == start["model_kwargs"]
     conv = next(k for k, v in start["state_dict"].items() if v.ndim == 4)

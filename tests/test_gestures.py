@@ -176,6 +176,15 @@ def test_tiny_run_predicts_a_gesture(tmp_path, monkeypatch):
                  "--data", str(real), "--split", "all", "--out", str(tmp_path / "b3.json")]) == 0
     b3 = json.loads((tmp_path / "b3.json").read_text())
     assert b3["images"] == 80 and isinstance(b3["real"], str)
+    # fine-tuning keeps the real split of its --init weights: with --mix (a new --seed does not re-split)
+    # and without (bench must still leave out what the first run learnt)
+    for extra, name in ((["--mix", str(real), "--seed", "3"], "ft"), ([], "ft2")):
+        assert main(["train", "gestures", "--data", "synth", "--epochs", "1", "--epoch-size", "32", "--val-size",
+                     "9", "--batch", "32", "--project", str(project), "--name", name,
+                     "--init", str(run / "weights" / "best.pt"), *extra]) == 0
+        mix = json.loads((project / "gestures" / name / "run.json").read_text())["split"]["mix"]
+        assert (mix["seed"], mix["sizes"], mix["grouped"]) == (info["mix"]["seed"], sizes, True)
+        assert mix["kept_from"] == str((run / "weights" / "best.pt").resolve())
     img = tmp_path / "hand.png"
     cv2.imwrite(str(img), synth_samples(get("gestures"), "test", 1).items[0])
     assert main(["predict", "gestures", str(img), "--weights", str(run / "weights" / "best.pt"),

@@ -100,14 +100,47 @@ def _loggers(cfg: TrainConfig, run_dir: Path) -> list[Any]:
         raise GlanceError(f"--logger {cfg.logger} needs its package installed ({e})") from None
 
 
-def _split(task: Task, samples: Samples, cfg: TrainConfig) -> tuple[dict[str, Samples], dict[str, Any]]:
+def _init_split(task: Task, cfg: TrainConfig) -> tuple[str, dict[str, Any]]:
+    """Where `--init` weights come from and the split they were trained with ("", {} without --init)."""
+    if not cfg.init:
+        return "", {}
+    from .checkpoint import resolve_weights
+    path = resolve_weights(task, None if cfg.init == "shipped" else cfg.init)
+    meta = load_checkpoint(path, task)["meta"]
+    split = dict(meta["split"]) if isinstance(meta.get("split"), dict) else {}
+    if "seed" in split and not split.get("synthetic"):  # runs before data_path: their data as given
+        split.setdefault("data_path", meta.get("data"))
+    return str(path.resolve()), split
+
+
+def _same_path(a: Any, b: Any) -> bool:
+    try:
+        return a is not None and b is not None and Path(str(a)).resolve() == Path(str(b)).resolve()
+    except OSError:
+        return False
+
+
+def _split(task: Task, samples: Samples, cfg: TrainConfig, parent: dict[str, Any] | None = None,
+           parent_path: str = "") -> tuple[dict[str, Samples], dict[str, Any]]:
     """The run's train/val/test parts of one labelled set, and what val/bench need to cut the same parts
-    again: seed, fractions (the run's own, else the task's), whether photos were kept whole, sizes."""
-    parts = split_samples(task, samples, cfg.seed, cfg.val_frac, cfg.test_frac)
-    return parts, {"seed": cfg.seed,
-                   "val_frac": cfg.val_frac if cfg.val_frac is not None else task.val_frac,
-                   "test_frac": cfg.test_frac if cfg.test_frac is not None else task.test_frac,
-                   "grouped": samples.groups is not None, "sizes": {k: len(v) for k, v in parts.items()}}
+    again: seed, fractions (the run's own, else the task's), whether photos were kept whole, sizes.
+
+    `parent` is the split the `--init` weights made of this same set: fine-tuning keeps it (seed,
+    fractions, grouping), because a fresh split would put images those weights learnt into the test part.
+    """
+    if parent:
+        seed, vf, tf = int(parent["seed"]), float(parent["val_frac"]), float(parent["test_frac"])
+        grouped = bool(parent.get("grouped", False))  # runs before grouping split per sample
+        console.print(f"keeping the split of --init {parent_path} (seed {seed}, val {vf}, test {tf})")
+    else:
+        seed = cfg.seed
+        vf = cfg.val_frac if cfg.val_frac is not None else task.val_frac
+        tf = cfg.test_frac if cfg.test_frac is not None else task.test_frac
+        grouped = True
+    parts = split_samples(task, samples, seed, vf, tf, grouped)
+    info = {"seed": seed, "val_frac": vf, "test_frac": tf, "grouped": grouped and samples.groups is not None,
+            "sizes": {k: len(v) for k, v in parts.items()}}
+    return parts, info | ({"kept_from": parent_path} if parent else {})
 
 
 def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any]]:
@@ -120,7 +153,12 @@ def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any
         train_s, val_s = samples, read_dataset(cfg.val_data, task)
         split_info: dict[str, Any] = {"val_data": cfg.val_data}
     else:
-        parts, split_info = _split(task, samples, cfg)
+        init_path, init_split = _init_split(task, cfg)
+        init_mix = init_split.get("mix") or {}
+        same = (init_split if _same_path(init_split.get("data_path"), cfg.data) else
+                init_mix if _same_path(init_mix.get("data"), cfg.data) else None)
+        parts, split_info = _split(task, samples, cfg, same, init_path)
+        split_info["data_path"] = str(Path(cfg.data).resolve())
         train_s, val_s = parts["train"], parts["val"]
     if cfg.max_samples and len(train_s) > cfg.max_samples:
         pick = np.random.default_rng(cfg.seed).choice(len(train_s), cfg.max_samples, replace=False)
@@ -146,8 +184,14 @@ def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[st
     info: dict[str, Any] = {"synthetic": True, "seed": cfg.seed, "epoch_size": cfg.epoch_size,
                             "val_data": cfg.val_data or "synth:val", "backgrounds": cfg.backgrounds,
                             "background_photos": len(photos)}
+    init_path, init_split = _init_split(task, cfg)
+    init_mix = init_split.get("mix") or {}
+    if init_mix and not (cfg.mix and _same_path(init_mix.get("data"), cfg.mix)):
+        # the --init weights learnt from part of a real set: keep naming it, so bench scores only its held-out part
+        info["mix"] = {**init_mix, "repeat": 0, "kept_from": init_path}
     if cfg.mix:  # real photos: train part into every epoch, val part into validation, test part held out
-        parts, mix_info = _split(task, read_dataset(cfg.mix, task), cfg)
+        parts, mix_info = _split(task, read_dataset(cfg.mix, task), cfg,
+                                 init_mix if _same_path(init_mix.get("data"), cfg.mix) else None, init_path)
         if len(parts["train"]) == 0:
             raise GlanceError(f"--mix {cfg.mix}: too few images to split off a training part")
         preview.meta["mix_train"] = parts["train"]
@@ -190,7 +234,7 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
                    select_metric=task.select_metric, data=cfg.data, split=split_info)
     what = (f"{cfg.epoch_size} fresh synthetic images per epoch" if split_info.get("synthetic")
             else f"train {len(train_s)}")
-    if "mix" in split_info:
+    if cfg.mix and "mix" in split_info:
         what += f" + {split_info['mix']['sizes']['train']} real x{cfg.mix_repeat}"
     console.print(f"[bold]glance train {task.name}[/] → {run_dir}  ({what}, val {len(val_s)})")
     try:
