@@ -168,9 +168,13 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
     synth_backgrounds = "gestures/hands_dataset/images"
     outlier_share = 0.1  # share of training renders that are random poses (target -1, "no gesture")
     facing = 60.0  # renders show the palm or the back within this many degrees of the camera (see render_hand)
-    train_defaults = {"data": "synth", "epochs": 20, "batch": 64, "lr": 3e-3, "optimizer": "adamw",
+    # The shipped model: build_model's defaults widened to 567k parameters (underfitting at 150k: training
+    # loss stayed above validation loss), still about 1 ms batch-1 on CPU. build_model keeps the narrow
+    # defaults so weights saved with `model: {}` keep loading.
+    train_defaults = {"data": "synth", "epochs": 28, "batch": 64, "lr": 3e-3, "optimizer": "adamw",
                       "schedule": "cosine", "weight_decay": 5e-4, "epoch_size": 9000, "val_size": 900,
-                      "augment": True, "model": {}}
+                      "augment": True, "model": {"stages": [[1, 16, 1, 1], [4, 32, 2, 2], [4, 48, 2, 2],
+                                                            [4, 96, 3, 2], [4, 144, 2, 1]], "head": 384}}
 
     def readers(self) -> list[Any]:
         return [HaGRIDReader(), HandsBoxReader()]
