@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import GlanceError
 from .images import IMAGE_EXTENSIONS, load_image
-from .readers import Reader, Samples
+from .readers import Reader, Samples, photo_groups
 
 if TYPE_CHECKING:
     from ..tasks.base import Task
@@ -303,7 +303,7 @@ class KeypointTableReader:
             n = count[ids[slot]] = count.get(ids[slot], 0) + 1
             ids[slot] = f"{ids[slot]}#{n}"
         # boxes cut from one photo share its name as their group, so a split keeps the photo whole
-        return Samples(items, targets, ids, str(src), groups=[i.rsplit("#", 1)[0] for i in ids] if box_rows else None)
+        return Samples(items, targets, ids, str(src), groups=photo_groups(ids) if box_rows else None)
 
     def crop_window(self, box: list[float], width: int, height: int) -> tuple[int, int, int, int]:
         """Integer crop (x0, y0, x1, y1), end exclusive: the box grown by `crop_margin` × its longer

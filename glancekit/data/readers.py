@@ -52,6 +52,11 @@ class Samples:
         return Samples(self.items + other.items, self.targets + other.targets, self.ids + other.ids,
                        f"{self.source} + {other.source}", {**other.meta, **self.meta}, groups)
 
+def photo_groups(ids: list[str]) -> list[str]:
+    """Groups for samples whose ids are `PHOTO#N` (the N-th box cut from PHOTO): the photo's name."""
+    return [i.rsplit("#", 1)[0] for i in ids]
+
+
 class Reader(Protocol):
     """Something that recognises a layout on disk and reads it."""
 

@@ -120,6 +120,13 @@ def _same_path(a: Any, b: Any) -> bool:
         return False
 
 
+def _kept_split(init_split: dict[str, Any], data: str) -> dict[str, Any] | None:
+    """The split the --init weights made of `data`: their own split of it, or of it as their --mix set."""
+    mix = init_split.get("mix") or {}
+    return (init_split if _same_path(init_split.get("data_path"), data) else
+            mix if _same_path(mix.get("data"), data) else None)
+
+
 def _split(task: Task, samples: Samples, cfg: TrainConfig, parent: dict[str, Any] | None = None,
            parent_path: str = "") -> tuple[dict[str, Samples], dict[str, Any]]:
     """The run's train/val/test parts of one labelled set, and what val/bench need to cut the same parts
@@ -154,10 +161,7 @@ def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any
         split_info: dict[str, Any] = {"val_data": cfg.val_data}
     else:
         init_path, init_split = _init_split(task, cfg)
-        init_mix = init_split.get("mix") or {}
-        same = (init_split if _same_path(init_split.get("data_path"), cfg.data) else
-                init_mix if _same_path(init_mix.get("data"), cfg.data) else None)
-        parts, split_info = _split(task, samples, cfg, same, init_path)
+        parts, split_info = _split(task, samples, cfg, _kept_split(init_split, cfg.data), init_path)
         split_info["data_path"] = str(Path(cfg.data).resolve())
         train_s, val_s = parts["train"], parts["val"]
     if cfg.max_samples and len(train_s) > cfg.max_samples:
@@ -190,8 +194,7 @@ def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[st
         # the --init weights learnt from part of a real set: keep naming it, so bench scores only its held-out part
         info["mix"] = {**init_mix, "repeat": 0, "kept_from": init_path}
     if cfg.mix:  # real photos: train part into every epoch, val part into validation, test part held out
-        parts, mix_info = _split(task, read_dataset(cfg.mix, task), cfg,
-                                 init_mix if _same_path(init_mix.get("data"), cfg.mix) else None, init_path)
+        parts, mix_info = _split(task, read_dataset(cfg.mix, task), cfg, _kept_split(init_split, cfg.mix), init_path)
         if len(parts["train"]) == 0:
             raise GlanceError(f"--mix {cfg.mix}: too few images to split off a training part")
         preview.meta["mix_train"] = parts["train"]

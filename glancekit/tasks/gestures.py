@@ -24,7 +24,7 @@ from torch import nn
 
 from ..data import augment as aug
 from ..data.images import IMAGE_EXTENSIONS, load_image, square_rgb
-from ..data.readers import Samples
+from ..data.readers import Samples, photo_groups
 from ..errors import GlanceError
 from ..models import MobileNetV2
 from ..synth import hands as synth_hands
@@ -98,7 +98,7 @@ class HandsBoxReader:
             targets.append(task.parse_target({"label": label}, where=f"{csv_path.name}:{line}"))
             ids.append(f"{rel}#{line}")
         return Samples(items, targets, ids, str(csv_path), {"skipped_rows": skipped},
-                       groups=[i.rsplit("#", 1)[0] for i in ids])  # the boxes of one photo split together
+                       groups=photo_groups(ids))  # the boxes of one photo split together
 
 
 class HaGRIDReader:
@@ -152,7 +152,7 @@ class HaGRIDReader:
                     items.append(crop_box(img, (x * w, y * h, (x + bw) * w, (y + bh) * h)))
                     targets.append(task.parse_target({"label": lab}, where=str(jf)))
                     ids.append(f"{image_id}#{k}")
-        return Samples(items, targets, ids, str(path), groups=[i.rsplit("#", 1)[0] for i in ids])
+        return Samples(items, targets, ids, str(path), groups=photo_groups(ids))
 
 
 class GesturesTask(TrustedThreshold, ClassificationTask):
