@@ -101,8 +101,8 @@ def test_face_draws_the_hands_where_the_label_says(hour, minute):
     """On an upright face, the minute hand's ink lies along the minute angle, not opposite it."""
     rng = np.random.default_rng(hour * 60 + minute)
     size = 200
-    face, mask = sc._face(rng, size, hour, minute, 0.0, ("round", "bare", "baton"))
-    face2, _ = sc._face(np.random.default_rng(hour * 60 + minute), size, (hour + 6) % 12, (minute + 30) % 60, 0.0,
+    face, mask, _ = sc._face(rng, size, hour, minute, 0.0, ("round", "bare", "baton"))
+    face2, _, _ = sc._face(np.random.default_rng(hour * 60 + minute), size, (hour + 6) % 12, (minute + 30) % 60, 0.0,
                         ("round", "bare", "baton"))
     diff = np.abs(face.astype(int) - face2.astype(int)).sum(2)  # only the hands differ between the two
 
@@ -223,3 +223,31 @@ def test_grid_pool_matches_adaptive_pool():
     for shape, g in (((2, 3, 7, 7), 4), ((1, 2, 8, 5), 3), ((1, 1, 6, 6), 2)):
         x = torch.randn(shape)
         assert torch.allclose(GridPool(g)(x), torch.nn.AdaptiveAvgPool2d(g)(x), atol=1e-6)
+
+
+def test_round_dials_without_an_up_mark_stay_upright(monkeypatch):
+    """A round ticks-only face turned 25° reads like one turned -5°: unless numerals or a logo show
+    which way is up, the renderer must not turn it past what a photo's own orientation tells."""
+    seen: list[tuple[bool, float]] = []
+    face, tilt = sc._face, sc._tilt_homography
+    last: dict[str, bool] = {}
+
+    def spy_face(*a, **k):
+        out = face(*a, **k)
+        last["up"] = out[2]
+        return out
+
+    def spy_tilt(rng, size, max_tilt, max_rot, scale, center):
+        seen.append((last["up"], max_rot))
+        return tilt(rng, size, max_tilt, max_rot, scale, center)
+
+    monkeypatch.setattr(sc, "_face", spy_face)
+    monkeypatch.setattr(sc, "_tilt_homography", spy_tilt)
+    for seed in range(40):
+        sc.render_clock(np.random.default_rng(seed), 64, family=("round", "ticks", "baton"))
+        sc.render_clock(np.random.default_rng(seed), 64, family=("round", "roman", "baton"))
+        sc.render_clock(np.random.default_rng(seed), 64, family=("octagon", "ticks", "baton"))
+    ticks_round, roman_round, ticks_octagon = seen[0::3], seen[1::3], seen[2::3]
+    assert {up for up, _ in ticks_round} == {True, False}  # with and without a logo
+    assert all(rot <= 8 for up, rot in ticks_round if not up)
+    assert all(up and rot == 25 for up, rot in roman_round + ticks_octagon)

@@ -130,8 +130,12 @@ def _put_text_centered(img: np.ndarray, text: str, center: tuple[float, float], 
 
 
 def _face(rng: np.random.Generator, size: int, hour: int, minute: int, second: float,
-          family: tuple[str, str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """An upright clock face (RGB) and its alpha mask, drawn on a size x size canvas."""
+          family: tuple[str, str, str]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """An upright clock face (RGB), its alpha mask, and whether the face itself shows which way is up.
+
+    A round dial with only ticks (or dots) looks the same turned by 30°: unless numerals or a logo
+    mark "up", its rotation in a photo cannot be read from the face, and `render_clock` keeps it upright.
+    """
     dial, numerals, hands = family
     img = np.zeros((size, size, 3), np.uint8)
     mask = np.zeros((size, size), np.uint8)
@@ -198,7 +202,8 @@ def _face(rng: np.random.Generator, size: int, hour: int, minute: int, second: f
             text = (str(12 if i == 0 else i)) if numerals == "arabic" else ROMAN[i]
             s = scale * (0.75 if numerals == "roman" and len(text) > 2 else 1.0)
             _put_text_centered(img, text, rim(i / 12, frac_r), font, s, ink, thick)
-    if rng.random() < 0.4:  # logo / brand text
+    logo = rng.random() < 0.4
+    if logo:  # brand text: on a numeral-less face it is what shows which way is up
         word = str(rng.choice(WORDS))
         font = int(rng.choice(FONTS))
         s = r_in * 0.09 / max(1, cv2.getTextSize("A", font, 1.0, 1)[0][1])
@@ -226,7 +231,9 @@ def _face(rng: np.random.Generator, size: int, hour: int, minute: int, second: f
                  max(1, int(r_in * 0.012)), cv2.LINE_AA, 4)
     cap = r_in * rng.uniform(0.02, 0.08)
     cv2.circle(img, (int(c * 16), int(c * 16)), int(cap * 16), hand_col, -1, cv2.LINE_AA, 4)
-    return img, mask
+    # Square and octagonal outlines repeat every 90° / 45°, which a 25° turn never reaches.
+    shows_up = numerals in ("arabic", "roman") or logo or dial != "round"
+    return img, mask, shows_up
 
 
 # ------------------------------------------------------------------------------------------- geometry
@@ -267,10 +274,12 @@ def render_clock(rng: np.random.Generator, size: int = 128, hour: int | None = N
     family = families[int(rng.integers(len(families)))] if family is None else family
     second = float(rng.uniform(0, 60))
     face_px = 2 * size  # draw the face at twice the output size: the warp then antialiases it
-    face, mask = _face(rng, face_px, hour, minute, second, family)
+    face, mask, shows_up = _face(rng, face_px, hour, minute, second, family)
     has_marks = family[1] != "bare"
-    # Without any marks "up" is only known from the photo's orientation: keep such clocks nearly upright.
-    max_rot = 25.0 if has_marks else 8.0
+    # Where the face does not show "up" (no marks at all, or a round dial whose marks repeat every 30°),
+    # only the photo's orientation does: such clocks stay nearly upright, as they hang on real walls.
+    # A 25° turn of a round ticks-only dial would read the same as -5°: a label no one could see.
+    max_rot = 25.0 if has_marks and shows_up else 8.0
     diam = size * rng.uniform(0.6, 0.98)
     scale = diam / face_px
     margin = (size - diam) / 2
