@@ -82,7 +82,12 @@ def export(task: Task, weights: str | Path | None, fmt: str = "onnx", out: str |
         with torch.inference_mode():
             for x in sample_inputs(task):
                 ref = model(torch.from_numpy(x)).numpy()
-                diff = max(diff, float(np.abs(run(x) - ref).max()))
+                try:
+                    got = run(x)
+                except Exception as e:  # noqa: BLE001 - e.g. a shape the export baked in
+                    msg = str(e).strip().splitlines()[-1] if str(e).strip() else e.__class__.__name__
+                    raise GlanceError(f"exported {fmt} model fails on a batch of {len(x)}: {msg}") from None
+                diff = max(diff, float(np.abs(got - ref).max()))
         if not diff <= atol:
             raise GlanceError(f"exported {fmt} model disagrees with torch: max abs diff {diff:.2e} > {atol:g}")
         tmp.replace(target)

@@ -206,7 +206,14 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
         x = x * gain * (0.7 + 0.6 * torch.rand(b, 1, 1, 1, device=dev)) + (torch.rand(b, 1, 1, 1, device=dev) * 2 - 1) * 0.2
         return x.clamp(-1, 1), y
 
-    def build_model(self, **kwargs: Any) -> nn.Module:
+    def build_model(self, fuse: dict[str, Any] | None = None, **kwargs: Any) -> nn.Module:
+        """The image classifier; with `fuse` ({"weight", "keypoints", "reader"}: the keypoint side's
+        weight and model kwargs) the fused model of gestures_kp.FusedGestures around it."""
+        if fuse is not None:
+            from . import get
+            from .gestures_kp import FusedGestures
+            return FusedGestures(self.build_model(**kwargs), get("hand_keypoints").build_model(**fuse["keypoints"]),
+                                 get("gestures_kp").build_model(**fuse["reader"]), fuse["weight"])
         cfg = {"stem": 24, "stem_stride": 2, "stages": ((1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 2),
                                                          (4, 96, 1, 1)), "head": 256, "dropout": 0.2, **kwargs}
         return MobileNetV2(self.channels, len(self.labels), **cfg)

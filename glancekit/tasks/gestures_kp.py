@@ -15,27 +15,70 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .gestures import GesturesTask
+from .hand_keypoints import SIZE as KEYPOINT_SIZE
+from .hand_keypoints import decode_heatmaps_torch
 
 TIPS = (4, 8, 12, 16, 20)
 N_FEATURES = 42 + 21 + 2 + 10
 
 
+def keypoint_features_torch(points: torch.Tensor) -> torch.Tensor:
+    """(N, 21, 3) keypoints (x, y, confidence; any pixel scale) → (N, N_FEATURES), see module docstring.
+
+    Written with plain arithmetic (no atan2) so a model that reads keypoints exports it to ONNX;
+    `keypoint_features` is this same code for one numpy array of points."""
+    xy = points[..., :2] - points[:, :1, :2]
+    ref = xy[:, 9]
+    length = ref.norm(dim=-1)
+    flat = length <= 0
+    length = torch.where(flat, torch.ones_like(length), length)
+    # The hand's angle from "up" (0 when the wrist → middle-knuckle line points up in the image).
+    sin_a = torch.where(flat, torch.zeros_like(length), ref[:, 0] / length)
+    cos_a = torch.where(flat, torch.ones_like(length), -ref[:, 1] / length)
+    x, y = xy[..., 0], xy[..., 1]
+    # Rotate by -angle: the hand then points up; divide by its length: it is then one unit long.
+    canon = torch.stack([cos_a[:, None] * x + sin_a[:, None] * y, -sin_a[:, None] * x + cos_a[:, None] * y], -1)
+    canon = canon / length[:, None, None]
+    tips = canon[:, list(TIPS)]
+    pair = [(tips[:, i] - tips[:, j]).norm(dim=-1) for i in range(5) for j in range(i + 1, 5)]
+    return torch.cat([canon.flatten(1), points[..., 2], sin_a[:, None], cos_a[:, None],
+                      torch.stack(pair, 1)], 1)
+
+
 def keypoint_features(points: np.ndarray) -> np.ndarray:
-    """(21, 3) image-pixel keypoints with confidences → (N_FEATURES,) float32, see module docstring."""
-    p = np.asarray(points, np.float64)
-    xy = p[:, :2] - p[0, :2]
-    ref = xy[9]
-    length = float(np.hypot(*ref)) or 1.0
-    ang = float(np.arctan2(ref[0], -ref[1]))  # 0 when the hand points up in the image
-    c, s = np.cos(-ang), np.sin(-ang)
-    rot = np.array([[c, -s], [s, c]])
-    canon = (xy @ rot.T) / length
-    tips = canon[list(TIPS)]
-    pair = [float(np.linalg.norm(tips[i] - tips[j])) for i in range(5) for j in range(i + 1, 5)]
-    return np.concatenate([canon.ravel(), p[:, 2], [np.sin(ang), np.cos(ang)], pair]).astype(np.float32)
+    """(21, 3) image-pixel keypoints with confidences → (N_FEATURES,) float32."""
+    p = torch.from_numpy(np.asarray(points, np.float64)[None])
+    return keypoint_features_torch(p)[0].numpy().astype(np.float32)
+
+
+class FusedGestures(nn.Module):
+    """Both gesture readers in one graph: the image classifier and keypoints → features → MLP.
+
+    They err on different images (the pixels see skin and shading, the keypoints see geometry), so the
+    answer is the weighted mean of their log-probabilities, `weight` on the keypoint side, chosen on
+    validation renders (tools/gestures_fusion.py). The keypoint model reads the 96 px gestures input
+    upsampled to its 128 px, as gestures_kp does on the 96 px renders it trains on. One input, one
+    output, one ONNX file; the three parts keep their own trained weights.
+    """
+
+    def __init__(self, image_net: nn.Module, keypoint_net: nn.Module, reader: nn.Module, weight: float) -> None:
+        super().__init__()
+        self.image_net, self.keypoint_net, self.reader = image_net, keypoint_net, reader
+        self.weight = float(weight)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.image_net.forward_features(x)  # type: ignore[operator]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pixels = F.log_softmax(self.image_net(x), 1)
+        up = F.interpolate(x, size=(KEYPOINT_SIZE, KEYPOINT_SIZE), mode="bilinear", align_corners=False)
+        feats = keypoint_features_torch(decode_heatmaps_torch(self.keypoint_net(up)))
+        points = F.log_softmax(self.reader(feats[:, None, None, :]), 1)
+        return (1 - self.weight) * pixels + self.weight * points
 
 
 class GestureKeypointsTask(GesturesTask):

@@ -58,29 +58,36 @@ def heatmaps_for(points: torch.Tensor, size: int = HM, sigma: float = SIGMA) -> 
     return gy[..., :, None] * gx[..., None, :]
 
 
-def decode_heatmaps(hm: np.ndarray) -> np.ndarray:
-    """(N, 21, H, W) → (N, 21, 3): x, y in model-input pixels (sub-pixel) and the peak as confidence."""
+def decode_heatmaps_torch(hm: torch.Tensor) -> torch.Tensor:
+    """(N, 21, H, W) → (N, 21, 3): x, y in model-input pixels and the peak as confidence.
+
+    The peak pixel, moved by a quadratic fit through it and its neighbours (at most half a pixel each
+    way). In torch so that a model that reads keypoints (the fused gestures model) exports it in its
+    ONNX graph; `decode_heatmaps` is this same code for numpy arrays."""
     n, k, h, w = hm.shape
-    flat = hm.reshape(n, k, -1)
+    flat = hm.reshape(n, k, h * w)
     idx = flat.argmax(-1)
-    py, px = idx // w, idx % w
-    peak = np.take_along_axis(flat, idx[..., None], -1)[..., 0]
+    py, px = torch.div(idx, w, rounding_mode="floor"), idx % w
+    peak = flat.gather(-1, idx[..., None])[..., 0]
 
-    def refine(centre: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        denom = lo - 2 * centre + hi
-        off = np.where(np.abs(denom) > 1e-6, 0.5 * (lo - hi) / np.where(np.abs(denom) > 1e-6, denom, 1), 0.0)
-        return np.clip(off, -0.5, 0.5)
+    def at(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return flat.gather(-1, (y.clamp(0, h - 1) * w + x.clamp(0, w - 1))[..., None])[..., 0]
 
-    ni, ki = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")
-    left = hm[ni, ki, py, np.clip(px - 1, 0, w - 1)]
-    right = hm[ni, ki, py, np.clip(px + 1, 0, w - 1)]
-    up = hm[ni, ki, np.clip(py - 1, 0, h - 1), px]
-    down = hm[ni, ki, np.clip(py + 1, 0, h - 1), px]
-    fx = px + np.where((px > 0) & (px < w - 1), refine(peak, left, right), 0.0)
-    fy = py + np.where((py > 0) & (py < h - 1), refine(peak, up, down), 0.0)
-    x = (fx + 0.5) * STRIDE - 0.5
-    y = (fy + 0.5) * STRIDE - 0.5
-    return np.stack([x, y, np.clip(peak, 0, 1)], -1).astype(np.float32)
+    def refine(lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+        denom = lo - 2 * peak + hi
+        ok = denom.abs() > 1e-6
+        off = torch.where(ok, 0.5 * (lo - hi) / torch.where(ok, denom, torch.ones_like(denom)), torch.zeros_like(denom))
+        return off.clamp(-0.5, 0.5)
+
+    zero = torch.zeros_like(peak)
+    fx = px.to(hm.dtype) + torch.where((px > 0) & (px < w - 1), refine(at(py, px - 1), at(py, px + 1)), zero)
+    fy = py.to(hm.dtype) + torch.where((py > 0) & (py < h - 1), refine(at(py - 1, px), at(py + 1, px)), zero)
+    return torch.stack([(fx + 0.5) * STRIDE - 0.5, (fy + 0.5) * STRIDE - 0.5, peak.clamp(0, 1)], -1)
+
+
+def decode_heatmaps(hm: np.ndarray) -> np.ndarray:
+    """`decode_heatmaps_torch` for a numpy array."""
+    return decode_heatmaps_torch(torch.from_numpy(np.ascontiguousarray(hm, np.float32))).numpy().astype(np.float32)
 
 
 class HandKeypointsTask(Task):

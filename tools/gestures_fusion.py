@@ -1,0 +1,111 @@
+"""Fuse the two gesture readers (pixels: `gestures`, keypoints: `gestures_kp`) into one gestures model.
+
+They err on different images, so the weighted mean of their log-probabilities (gestures_kp.FusedGestures,
+weight w on the keypoint side) reads better than either. This scores the fused model at w = 0, 0.1, …, 1
+on the data `glance bench` uses: validation renders (training styles, used to pick w), the held-out-style
+test renders (the task's default benchmark) and the real boxes the image run held out (its --mix test
+part). It runs the fused module itself, so the keypoint side reads the 96 px input upsampled to 128 px,
+exactly as the shipped model will. With --write it saves the fused weights at the w picked on validation,
+with the no_gesture threshold refitted on the same validation renders; ship them with
+`glance ship gestures --weights PATH`.
+
+    python tools/gestures_fusion.py [--image W] [--keypoints W] [--reader W] [--write runs/gestures/fused.pt]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+
+from glancekit.data.dataset import prepare
+from glancekit.engine.bench import _bench_samples
+from glancekit.engine.checkpoint import (build_from_checkpoint, file_sha256, load_checkpoint, resolve_weights,
+                                         save_checkpoint)
+from glancekit.engine.evaluate import load_eval_samples
+from glancekit.tasks import get
+from glancekit.tasks.gestures_kp import FusedGestures
+
+WEIGHTS = np.round(np.arange(0, 1.01, 0.1), 2)
+
+
+def halves(fused: FusedGestures, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two log-probability tables the fused model mixes (pixels, keypoints), from its own parts."""
+    pix, pts = [], []
+    with torch.inference_mode():
+        for i in range(0, len(x), 256):
+            xb = torch.from_numpy(x[i:i + 256])
+            fused.weight = 0.0
+            pix.append(fused(xb))
+            fused.weight = 1.0
+            pts.append(fused(xb))
+    return torch.cat(pix).numpy(), torch.cat(pts).numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--image", default=None, help="gestures image classifier weights (default: shipped)")
+    ap.add_argument("--keypoints", default=None, help="hand_keypoints weights (default: shipped)")
+    ap.add_argument("--reader", default=None, help="gestures_kp weights (default: shipped)")
+    ap.add_argument("--n", type=int, default=1800, help="held-out-style test renders")
+    ap.add_argument("--val", type=int, default=1800, help="validation renders used to pick w")
+    ap.add_argument("--write", default=None, help="save the fused weights here")
+    a = ap.parse_args()
+    task = get("gestures")
+    image = load_checkpoint(resolve_weights(task, a.image), task)
+    if "fuse" in image["model_kwargs"]:
+        raise SystemExit("--image is already a fused model: pass the image classifier's own weights")
+    parts = {name: load_checkpoint(resolve_weights(get(name), w), get(name))
+             for name, w in (("hand_keypoints", a.keypoints), ("gestures_kp", a.reader))}
+    assert get("gestures_kp").labels == task.labels
+    kwargs = {**image["model_kwargs"], "fuse": {"weight": 0.0, "keypoints": parts["hand_keypoints"]["model_kwargs"],
+                                                "reader": parts["gestures_kp"]["model_kwargs"]}}
+    fused = task.build_model(**kwargs)
+    assert isinstance(fused, FusedGestures)
+    for module, ckpt in ((fused.image_net, image), (fused.keypoint_net, parts["hand_keypoints"]),
+                         (fused.reader, parts["gestures_kp"])):
+        _, net = build_from_checkpoint(ckpt)
+        module.load_state_dict(net.state_dict())
+    fused.eval()
+
+    sets = {"val renders": _bench_samples(task, f"synth:val:{a.val}", "val", 0, image["meta"])[0],
+            "test renders": _bench_samples(task, f"synth:test:{a.n}", "test", 0, image["meta"])[0]}
+    mix = (image["meta"].get("split") or {}).get("mix")
+    if mix:  # the real photos the image run was trained beside: their held-out part
+        sets["real test boxes"] = load_eval_samples(task, mix["data"], "test", int(mix["seed"]), mix["val_frac"],
+                                                    mix["test_frac"], bool(mix.get("grouped", False)))
+    tables, scores = {}, {}
+    for name, samples in sets.items():
+        x, y = prepare(task, samples, f"reading {name}")
+        tables[name] = (*halves(fused, x), y.numpy())
+        pix, pts, yy = tables[name]
+        scores[name] = [float(f1_score(yy, ((1 - w) * pix + w * pts).argmax(1), average="weighted")) for w in WEIGHTS]
+    best = int(np.argmax(scores["val renders"]))
+    print("weighted F1" + (f"; real boxes: the {len(sets['real test boxes'])} the image run held out of {mix['data']}"
+                           if mix else "; no real boxes (the image run had no --mix set)"))
+    print("w (keypoint share)" + "".join(f"{n:>17}" for n in scores))
+    for i, w in enumerate(WEIGHTS):
+        print(f"{w:>18.1f}" + "".join(f"{s[i]:17.3f}" for s in scores.values()) + ("  <- picked on val" if i == best else ""))
+    if a.write:
+        w = float(WEIGHTS[best])
+        fused.weight = w
+        kwargs["fuse"]["weight"] = w
+        pix, pts, yv = tables["val renders"]
+        val_out = (1 - w) * pix + w * pts
+        meta = {**image["meta"], **task.calibrate(val_out, yv), "best": scores["val renders"][best],
+                "metrics": {"val_weighted_f1": scores["val renders"][best]},
+                "fused": {"weight": w, "picked_on": f"synth:val:{a.val}",
+                          "parts": {n: str(resolve_weights(get(n), p)) for n, p in
+                                    (("gestures", a.image), ("hand_keypoints", a.keypoints), ("gestures_kp", a.reader))},
+                          "sha256": {"gestures": file_sha256(resolve_weights(task, a.image)),
+                                     "hand_keypoints": file_sha256(resolve_weights(get("hand_keypoints"), a.keypoints)),
+                                     "gestures_kp": file_sha256(resolve_weights(get("gestures_kp"), a.reader))}}}
+        Path(a.write).parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(Path(a.write), task, fused, kwargs, meta)
+        print(f"wrote {a.write} (w {w}, no_gesture threshold {meta['threshold']:.3f})")
+
+
+if __name__ == "__main__":
+    main()
