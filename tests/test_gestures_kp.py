@@ -110,6 +110,11 @@ def test_fused_model_is_both_readers_in_one_graph(tmp_path):
     # weights need (the shipped fused model exports within 1e-5). Batches of 1 and 7 must both run.
     out, diff = export(task, path, "onnx", tmp_path / "fused.onnx", atol=1e-2)
     assert out.is_file() and diff < 1e-2
+    # `train --init` of a fused model fine-tunes its image classifier alone, from its weights.
+    from glancekit.engine.module import initial_model
+    kw, image_net = initial_model(task, str(path), {})
+    assert "fuse" not in kw and not isinstance(image_net, FusedGestures)
+    assert all(torch.equal(v, fused.image_net.state_dict()[k]) for k, v in image_net.state_dict().items())
     import cv2
     hand = sh.render_hand(np.random.default_rng(0), 120, gesture="five").image
     cv2.imwrite(str(tmp_path / "hand.png"), hand[..., ::-1])

@@ -14,6 +14,7 @@ import torch
 
 from ..config import TrainConfig
 from ..errors import GlanceError
+from ..progress import console
 from ..tasks import Task
 from .checkpoint import build_from_checkpoint, load_checkpoint, resolve_weights
 
@@ -22,7 +23,9 @@ def initial_model(task: Task, init: str, model_kwargs: dict[str, Any]) -> tuple[
     """The model of a weights file to fine-tune (`init: shipped` = the package's weights). Its own
     architecture wins; a `model` option that says otherwise is a mistake worth one clear line."""
     path = resolve_weights(task, None if init == "shipped" else init)
-    ckpt = load_checkpoint(path, task)
+    ckpt, note = task.trainable_checkpoint(load_checkpoint(path, task))
+    if note:
+        console.print(note)
     clash = {k: v for k, v in model_kwargs.items() if ckpt["model_kwargs"].get(k, v) != v}
     if clash:
         raise GlanceError(f"--init {path} is a {ckpt['model_kwargs']} model; the config asks for {clash}")

@@ -140,6 +140,11 @@ class Task:
     def build_model(self, **kwargs: Any) -> nn.Module:
         raise NotImplementedError
 
+    def trainable_checkpoint(self, ckpt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The part of a weights file that `train --init` fine-tunes, and a note when that is not all of
+        it (a model assembled from separately trained parts). Default: the whole model."""
+        return ckpt, None
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

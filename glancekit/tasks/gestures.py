@@ -218,6 +218,17 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
                                                          (4, 96, 1, 1)), "head": 256, "dropout": 0.2, **kwargs}
         return MobileNetV2(self.channels, len(self.labels), **cfg)
 
+    def trainable_checkpoint(self, ckpt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """A fused model fine-tunes its image classifier only: the keypoint side was trained on its own
+        data and loss, and CE through the mix would pull it away from keypoints."""
+        if "fuse" not in ckpt["model_kwargs"]:
+            return ckpt, None
+        kwargs = {k: v for k, v in ckpt["model_kwargs"].items() if k != "fuse"}
+        state = {k.removeprefix("image_net."): v for k, v in ckpt["state_dict"].items() if k.startswith("image_net.")}
+        return ({**ckpt, "model_kwargs": kwargs, "state_dict": state},
+                "--init is a fused model: fine-tuning its image classifier; fuse the result again with "
+                "tools/gestures_fusion.py before shipping it")
+
     def extra_metrics(self, outputs: np.ndarray, targets: np.ndarray, infer: Any, meta: dict[str, Any]
                       ) -> dict[str, float]:
         return self.rejection_stats(outputs, targets, meta)
