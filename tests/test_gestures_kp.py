@@ -79,7 +79,7 @@ def test_tiny_keypoint_gesture_run(tmp_path, monkeypatch):
     runpy.run_path(str(ROOT / "tools" / "gestures_fusion.py"), run_name="__main__")
     ckpt = load_checkpoint(fused, get("gestures"))
     assert 0 <= ckpt["model_kwargs"]["fuse"]["weight"] <= 1 and "threshold" in ckpt["meta"]
-    assert set(ckpt["meta"]["fused"]["sha256"]) == {"gestures", "hand_keypoints", "gestures_kp"}
+    assert set(ckpt["meta"]["assembled_from"]["sha256"]) == {"gestures", "hand_keypoints", "gestures_kp"}
     assert main(["export", "gestures", "--weights", str(fused), "--atol", "1e-2"]) == 0  # untrained: see below
 
 

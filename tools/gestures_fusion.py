@@ -92,16 +92,16 @@ def main() -> None:
         w = float(WEIGHTS[best])
         fused.weight = w
         kwargs["fuse"]["weight"] = w
+        paths = {n: resolve_weights(get(n), p) for n, p in
+                 (("gestures", a.image), ("hand_keypoints", a.keypoints), ("gestures_kp", a.reader))}
         pix, pts, yv = tables["val renders"]
         val_out = (1 - w) * pix + w * pts
         meta = {**image["meta"], **task.calibrate(val_out, yv), "best": scores["val renders"][best],
                 "metrics": {"val_weighted_f1": scores["val renders"][best]},
-                "fused": {"weight": w, "picked_on": f"synth:val:{a.val}",
-                          "parts": {n: str(resolve_weights(get(n), p)) for n, p in
-                                    (("gestures", a.image), ("hand_keypoints", a.keypoints), ("gestures_kp", a.reader))},
-                          "sha256": {"gestures": file_sha256(resolve_weights(task, a.image)),
-                                     "hand_keypoints": file_sha256(resolve_weights(get("hand_keypoints"), a.keypoints)),
-                                     "gestures_kp": file_sha256(resolve_weights(get("gestures_kp"), a.reader))}}}
+                "assembled_from": {"how": "tools/gestures_fusion.py: weighted mean of log-probabilities",
+                                   "weight": w, "picked_on": f"synth:val:{a.val}",
+                                   "parts": {n: str(p) for n, p in paths.items()},
+                                   "sha256": {n: file_sha256(p) for n, p in paths.items()}}}
         Path(a.write).parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(Path(a.write), task, fused, kwargs, meta)
         print(f"wrote {a.write} (w {w}, no_gesture threshold {meta['threshold']:.3f})")

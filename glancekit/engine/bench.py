@@ -197,6 +197,8 @@ def write_card(task: Task, wpath: Path, extra: dict[str, Any]) -> Path:
                  "train_time_s": meta.get("train_time_s"), "best_epoch": meta.get("epoch"),
                  "calibration": {k: meta[k] for k in ("threshold", "threshold_rule") if k in meta},
                  "weights_sha256": file_sha256(wpath)})
+    if "assembled_from" in meta:  # a model put together from separately trained parts (fused gestures)
+        card["assembled_from"] = meta["assembled_from"]
     card.update(extra)
     atomic_write_text(card_path, json.dumps(card, indent=2, default=str))
     return card_path
