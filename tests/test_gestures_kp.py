@@ -80,7 +80,7 @@ def test_tiny_keypoint_gesture_run(tmp_path, monkeypatch):
     ckpt = load_checkpoint(fused, get("gestures"))
     assert 0 <= ckpt["model_kwargs"]["fuse"]["weight"] <= 1 and "threshold" in ckpt["meta"]
     assert set(ckpt["meta"]["assembled_from"]["sha256"]) == {"gestures", "hand_keypoints", "gestures_kp"}
-    assert main(["export", "gestures", "--weights", str(fused), "--atol", "1e-2"]) == 0  # untrained: see below
+    assert main(["export", "gestures", "--weights", str(fused), "--atol", "1e-2"]) == 0  # untrained: see the next test
 
 
 def test_fused_model_is_both_readers_in_one_graph(tmp_path):

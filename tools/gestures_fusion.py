@@ -22,8 +22,7 @@ from sklearn.metrics import f1_score
 
 from glancekit.data.dataset import prepare
 from glancekit.engine.bench import _bench_samples
-from glancekit.engine.checkpoint import (build_from_checkpoint, file_sha256, load_checkpoint, resolve_weights,
-                                         save_checkpoint)
+from glancekit.engine.checkpoint import file_sha256, load_checkpoint, resolve_weights, save_checkpoint
 from glancekit.engine.evaluate import load_eval_samples
 from glancekit.tasks import get
 from glancekit.tasks.gestures_kp import FusedGestures
@@ -32,15 +31,13 @@ WEIGHTS = np.round(np.arange(0, 1.01, 0.1), 2)
 
 
 def halves(fused: FusedGestures, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The two log-probability tables the fused model mixes (pixels, keypoints), from its own parts."""
+    """The two log-probability tables the fused model mixes (pixels, keypoints), batch by batch."""
     pix, pts = [], []
     with torch.inference_mode():
         for i in range(0, len(x), 256):
-            xb = torch.from_numpy(x[i:i + 256])
-            fused.weight = 0.0
-            pix.append(fused(xb))
-            fused.weight = 1.0
-            pts.append(fused(xb))
+            a, b = fused.halves(torch.from_numpy(x[i:i + 256]))
+            pix.append(a)
+            pts.append(b)
     return torch.cat(pix).numpy(), torch.cat(pts).numpy()
 
 
@@ -54,20 +51,20 @@ def main() -> None:
     ap.add_argument("--write", default=None, help="save the fused weights here")
     a = ap.parse_args()
     task = get("gestures")
-    image = load_checkpoint(resolve_weights(task, a.image), task)
+    assert get("gestures_kp").labels == task.labels
+    paths = {n: resolve_weights(get(n), p) for n, p in
+             (("gestures", a.image), ("hand_keypoints", a.keypoints), ("gestures_kp", a.reader))}
+    parts = {n: load_checkpoint(p, get(n)) for n, p in paths.items()}
+    image = parts["gestures"]
     if "fuse" in image["model_kwargs"]:
         raise SystemExit("--image is already a fused model: pass the image classifier's own weights")
-    parts = {name: load_checkpoint(resolve_weights(get(name), w), get(name))
-             for name, w in (("hand_keypoints", a.keypoints), ("gestures_kp", a.reader))}
-    assert get("gestures_kp").labels == task.labels
     kwargs = {**image["model_kwargs"], "fuse": {"weight": 0.0, "keypoints": parts["hand_keypoints"]["model_kwargs"],
                                                 "reader": parts["gestures_kp"]["model_kwargs"]}}
     fused = task.build_model(**kwargs)
     assert isinstance(fused, FusedGestures)
-    for module, ckpt in ((fused.image_net, image), (fused.keypoint_net, parts["hand_keypoints"]),
-                         (fused.reader, parts["gestures_kp"])):
-        _, net = build_from_checkpoint(ckpt)
-        module.load_state_dict(net.state_dict())
+    for module, name in ((fused.image_net, "gestures"), (fused.keypoint_net, "hand_keypoints"),
+                         (fused.reader, "gestures_kp")):
+        module.load_state_dict(parts[name]["state_dict"])
     fused.eval()
 
     sets = {"val renders": _bench_samples(task, f"synth:val:{a.val}", "val", 0, image["meta"])[0],
@@ -92,8 +89,6 @@ def main() -> None:
         w = float(WEIGHTS[best])
         fused.weight = w
         kwargs["fuse"]["weight"] = w
-        paths = {n: resolve_weights(get(n), p) for n, p in
-                 (("gestures", a.image), ("hand_keypoints", a.keypoints), ("gestures_kp", a.reader))}
         pix, pts, yv = tables["val renders"]
         val_out = (1 - w) * pix + w * pts
         meta = {**image["meta"], **task.calibrate(val_out, yv), "best": scores["val renders"][best],

@@ -73,11 +73,15 @@ class FusedGestures(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.image_net.forward_features(x)  # type: ignore[operator]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def halves(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two log-probability tables that `forward` mixes: (pixels, keypoints)."""
         pixels = F.log_softmax(self.image_net(x), 1)
         up = F.interpolate(x, size=(KEYPOINT_SIZE, KEYPOINT_SIZE), mode="bilinear", align_corners=False)
         feats = keypoint_features_torch(decode_heatmaps_torch(self.keypoint_net(up)))
-        points = F.log_softmax(self.reader(feats[:, None, None, :]), 1)
+        return pixels, F.log_softmax(self.reader(feats[:, None, None, :]), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pixels, points = self.halves(x)
         return (1 - self.weight) * pixels + self.weight * points
 
 
