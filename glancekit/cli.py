@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--schedule", choices=["cosine", "plateau", "none"])
     t.add_argument("--patience", type=int, help="early stopping patience in epochs (0 = off)")
     t.add_argument("--no-augment", dest="augment", action="store_const", const=False)
-    t.add_argument("--seed", type=int)
+    t.add_argument("--seed", type=int, help="weights, augmentation and batch order (renders for synth data)")
+    t.add_argument("--split-seed", dest="split_seed", type=int,
+                   help="the train/val/test cut of a real set (default 0, whatever --seed is)")
     t.add_argument("--val-frac", dest="val_frac", type=float)
     t.add_argument("--test-frac", dest="test_frac", type=float)
     t.add_argument("--max-samples", dest="max_samples", type=int, help="use at most N training images")
@@ -56,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--mix", help="with --data synth: a labelled real set split into train (joins every epoch), "
                                  "val (joins validation) and test (held out)")
     t.add_argument("--mix-repeat", dest="mix_repeat", type=int, help="times each real image appears per epoch")
+    t.add_argument("--extra", help="labelled images that join training only, never val/test (e.g. the labels.csv "
+                   "`glance label` wrote for a pool)")
     t.add_argument("--init", help="fine-tune: start from these weights ('shipped' = the package's own)")
 
     sy = sub.add_parser("synth", help="render labelled synthetic images (clock, hands) into a folder with labels.csv")
@@ -174,15 +178,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
+    from dataclasses import fields
+
     from .config import TrainConfig
     from .engine.train import train
     from .tasks import get
     task = get(a.task)
-    overrides = {k: getattr(a, k) for k in ("data", "val_data", "epochs", "batch", "lr", "optimizer", "weight_decay",
-                                            "schedule", "patience", "augment", "seed", "val_frac", "test_frac",
-                                            "max_samples", "workers", "name", "project", "tags", "logger",
-                                            "accelerator", "devices", "strategy", "precision", "num_nodes",
-                                            "epoch_size", "val_size", "backgrounds", "init", "mix", "mix_repeat")}
+    # every TrainConfig option that has a flag; None = flag not given
+    overrides = {f.name: getattr(a, f.name) for f in fields(TrainConfig) if hasattr(a, f.name)}
     if overrides["devices"] is not None and str(overrides["devices"]).isdigit():
         overrides["devices"] = int(overrides["devices"])
     cfg = TrainConfig.resolve(task.train_defaults, a.config, overrides)

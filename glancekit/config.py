@@ -27,7 +27,10 @@ class TrainConfig:
     warmup_epochs: float = 1.0       # linear warm-up before cosine
     patience: int = 0                # early stopping on the selection metric; 0 = off
     augment: bool = True
-    seed: int = 0
+    seed: int = 0                    # weights, augmentation, batch order (and renders, for synth data)
+    # The train/val/test cut of a real set. Apart from `seed` so that runs with different seeds are scored
+    # on the same held-out images (and `glance val/bench --seed` default to the same cut).
+    split_seed: int = 0
     val_frac: float | None = None    # None: the task's own split fractions
     test_frac: float | None = None
     workers: int = 0                 # DataLoader workers
@@ -57,6 +60,11 @@ class TrainConfig:
     # test part stays held out for `glance bench`.
     mix: str | None = None
     mix_repeat: int = 1
+    # Labelled images that join the training part only, never validation or test: e.g. the labels.csv
+    # `glance label` wrote for a pool (its proposals and a person's decisions alike), so a model can learn
+    # from a pool without the pool's machine labels grading it. Images that are also in the val/test part
+    # of `data` are left out of it.
+    extra: str | None = None
 
     @classmethod
     def resolve(cls, task_defaults: dict[str, Any], config_file: str | Path | None,
@@ -105,6 +113,8 @@ class TrainConfig:
             raise GlanceError("mix_repeat must be at least 1")
         if self.mix and self.data != "synth":
             raise GlanceError("--mix adds real images to synthetic training; it needs --data synth")
+        if self.extra and self.data == "synth":
+            raise GlanceError("--extra adds labelled images to a real set's training part; with --data synth use --mix")
         if self.logger not in (None, "mlflow", "tensorboard"):
             raise GlanceError(f"logger must be mlflow or tensorboard, got '{self.logger}'")
 

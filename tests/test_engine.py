@@ -132,15 +132,30 @@ def test_predict_accepts_paths_pil_arrays_and_lists(tiny_run: Path, tmp_path: Pa
     assert p.predict([]) == []
 
 
+def test_training_seed_leaves_the_split_alone(digit_folder: Path):
+    """Runs that differ only in --seed are scored on the same held-out images; --split-seed moves the cut."""
+    from glancekit.data.readers import read_dataset
+    from glancekit.engine.train import _split
+    task = get("digits")
+    samples = read_dataset(digit_folder, task)
+    cut = {}
+    for seed, split_seed in ((1, None), (2, None), (1, 3)):
+        cfg = TrainConfig.resolve({}, None, {"data": str(digit_folder), "seed": seed, "split_seed": split_seed})
+        parts, info = _split(task, samples, cfg)
+        cut[(seed, split_seed)] = (info["seed"], sorted(parts["test"].ids))
+    assert cut[(1, None)] == cut[(2, None)] and cut[(1, None)][0] == 0
+    assert cut[(1, 3)][0] == 3 and cut[(1, 3)][1] != cut[(1, None)][1]
+
+
 def test_init_fine_tunes_from_weights(tiny_run: Path, digit_folder: Path, tmp_path: Path):
     """`--init W` starts from W's weights and architecture: after one epoch at a tiny learning rate the
     model is still (nearly) the one it started from, and a `model` option that contradicts W is refused.
-    On W's own data it keeps W's split whatever --seed says: a new split would test on images W learnt."""
+    On W's own data it keeps W's split whatever --split-seed says: a new split would test on images W learnt."""
     from glancekit.engine.train import train
     start = load_checkpoint(tiny_run / "weights" / "best.pt")
     cfg = TrainConfig.resolve({"epochs": 1, "batch": 32, "lr": 1e-9}, None,
                               {"data": str(digit_folder), "project": str(tmp_path), "name": "ft", "seed": 7,
-                               "init": str(tiny_run / "weights" / "best.pt")})
+                               "split_seed": 5, "init": str(tiny_run / "weights" / "best.pt")})
     run = train("digits", cfg)
     split, parent = (json.loads((r / "run.json").read_text())["split"] for r in (run, tiny_run))
     assert split["seed"] == parent["seed"] == 0 and split["sizes"] == parent["sizes"]

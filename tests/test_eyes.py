@@ -128,3 +128,35 @@ def test_label_from_zero_labels_then_review_with_keys(eye_pool, tmp_path):
     assert all(lab in ("open", "closed") for _, lab in proposed)
     acc = np.mean([(t == 1) == (lab == "open") for t, lab in proposed])
     assert acc >= 0.8  # toy eyes cluster cleanly by state
+
+
+def test_train_extra_joins_training_only(eye_pool, tmp_path):
+    """`--extra` (e.g. a pool's labels.csv from `glance label`) adds to the training part only: rows naming
+    an image of the data's own split are left out, unlabelled rows are skipped."""
+    import csv
+    import json
+
+    from glancekit.config import TrainConfig
+    from glancekit.engine.train import train
+    root, truth = eye_pool
+    labelled = tmp_path / "labelled.csv"
+    with open(labelled, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "label"])
+        w.writerows([[str(root / f"{i:03d}.png"), "open" if truth[i] else "closed"] for i in range(40)])
+    pool = tmp_path / "pool.csv"
+    with open(pool, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "label", "source", "confidence"])
+        w.writerows([[str(root / f"{i:03d}.png"), "open" if truth[i] else "closed", "proposed", 0.9]
+                     for i in range(30, 58)])  # 30-39 are in the labelled set already
+        w.writerows([[str(root / f"{i:03d}.png"), "", "proposed", 0.0] for i in (58, 59)])  # not named yet
+    cfg = TrainConfig.resolve({"epochs": 1, "batch": 16, "model": {"arch": "cnn", "widths": [8, 8, 8]}}, None,
+                              {"data": str(labelled), "extra": str(pool), "project": str(tmp_path / "runs"),
+                               "name": "extra"})
+    run = train("eyes", cfg)
+    split = json.loads((run / "run.json").read_text())["split"]
+    assert split["extra"]["images"] == 18 and split["extra"]["left_out"] == 10
+    assert split["sizes"]["train"] + split["sizes"]["val"] + split["sizes"]["test"] == 40
+    with pytest.raises(glancekit.GlanceError, match="--extra"):
+        TrainConfig.resolve({}, None, {"data": "synth", "extra": str(pool)})

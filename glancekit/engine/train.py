@@ -140,7 +140,7 @@ def _split(task: Task, samples: Samples, cfg: TrainConfig, parent: dict[str, Any
         grouped = bool(parent.get("grouped", False))  # runs before grouping split per sample
         console.print(f"keeping the split of --init {parent_path} (seed {seed}, val {vf}, test {tf})")
     else:
-        seed = cfg.seed
+        seed = cfg.split_seed
         vf = cfg.val_frac if cfg.val_frac is not None else task.val_frac
         tf = cfg.test_frac if cfg.test_frac is not None else task.test_frac
         grouped = True
@@ -164,6 +164,8 @@ def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any
         parts, split_info = _split(task, samples, cfg, _kept_split(init_split, cfg.data), init_path)
         split_info["data_path"] = str(Path(cfg.data).resolve())
         train_s, val_s = parts["train"], parts["val"]
+        if cfg.extra:
+            train_s, split_info["extra"] = _with_extra(task, train_s, cfg.extra, parts["val"] + parts["test"])
     if cfg.max_samples and len(train_s) > cfg.max_samples:
         pick = np.random.default_rng(cfg.seed).choice(len(train_s), cfg.max_samples, replace=False)
         train_s = train_s.subset(np.sort(pick))
@@ -171,6 +173,23 @@ def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any
         raise GlanceError(f"{cfg.data} has too few images to split into train ({len(train_s)}) and "
                           f"validation ({len(val_s)}); add images or pass --val-data")
     return train_s, val_s, split_info
+
+
+def _with_extra(task: Task, train_s: Samples, extra: str, held_out: Samples) -> tuple[Samples, dict[str, Any]]:
+    """The training part plus `--extra` images, less any image that is also held out (val/test) or
+    already in training: a pool's proposals must never grade the model they trained."""
+    def key(item: Any) -> str:
+        return str(Path(item).resolve()) if isinstance(item, (str, Path)) else ""
+    more = read_dataset(extra, task)
+    taken = {key(i) for i in held_out.items} | {key(i) for i in train_s.items}
+    taken.discard("")
+    keep = [i for i, item in enumerate(more.items) if key(item) not in taken]
+    if not keep:
+        raise GlanceError(f"--extra {extra}: every image is already in the data's train, val or test part")
+    dropped = len(more) - len(keep)
+    console.print(f"--extra {extra}: {len(keep)} more training images"
+                  + (f" ({dropped} left out: already in the split of --data)" if dropped else ""))
+    return train_s + more.subset(keep), {"data": str(Path(extra).resolve()), "images": len(keep), "left_out": dropped}
 
 
 def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any]]:
