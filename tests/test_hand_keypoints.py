@@ -124,3 +124,26 @@ def test_synth_train_predict_visualise_export(tmp_path, capsys):
     assert all(-1 <= p[0] <= 301 and -31 <= p[1] <= 271 for p in kp)
     assert cv2.imread(str(tmp_path / "vis" / "hand.png")).shape == (240, 300, 3)
     assert main(["export", "hand_keypoints", "--weights", str(w)]) == 0
+
+
+def test_mirror_averaged_heatmaps_are_flip_equivariant_and_added_without_retraining(tmp_path):
+    """flip_average on a heatmap model flips the mirror's maps back: the averaged model's maps of a
+    mirrored hand are the mirrored maps; a trained checkpoint gets it with no retraining."""
+    from glancekit.engine.checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint
+    from glancekit.models import flip_averaged, without_flip_average
+    task = get("hand_keypoints")
+    torch.manual_seed(0)
+    net = task.build_model()
+    save_checkpoint(tmp_path / "w.pt", task, net, {}, {})
+    ckpt = flip_averaged(load_checkpoint(tmp_path / "w.pt"))
+    assert ckpt["model_kwargs"] == {"flip_average": True}
+    _, model = build_from_checkpoint(ckpt)
+    net.eval()
+    x = torch.rand(2, *task.preprocess(np.zeros((40, 40, 3), np.uint8)).shape)
+    with torch.no_grad():
+        both = model(x)
+        assert torch.allclose(model(x.flip(-1)), both.flip(-1), atol=1e-5)
+        assert torch.allclose(both, (net(x) + net(x.flip(-1)).flip(-1)) / 2, atol=1e-5)
+        assert (both - net(x)).abs().max() > 1e-5  # not the bare net (float noise is ~1e-7)
+    back = without_flip_average(ckpt)
+    assert back["model_kwargs"] == {} and back["state_dict"].keys() == net.state_dict().keys()

@@ -189,7 +189,8 @@ def write_card(task: Task, wpath: Path, extra: dict[str, Any]) -> Path:
     """TASK.json beside the weights: what it was trained on, its thresholds, its measured metrics."""
     card_path = wpath.with_suffix(".json")
     card: dict[str, Any] = json.loads(card_path.read_text()) if card_path.is_file() else {}
-    meta = load_checkpoint(wpath, task)["meta"]
+    ckpt = load_checkpoint(wpath, task)
+    meta = ckpt["meta"]
     card.update({"task": task.name, "labels": list(task.labels),
                  "input": {"channels": task.channels, "height": task.input_size[0], "width": task.input_size[1],
                            "preprocess": " ".join((task.preprocess.__doc__ or "").split())},
@@ -197,8 +198,13 @@ def write_card(task: Task, wpath: Path, extra: dict[str, Any]) -> Path:
                  "train_time_s": meta.get("train_time_s"), "best_epoch": meta.get("epoch"),
                  "calibration": {k: meta[k] for k in ("threshold", "threshold_rule") if k in meta},
                  "weights_sha256": file_sha256(wpath)})
-    if "assembled_from" in meta:  # a model put together from separately trained parts (fused gestures)
-        card["assembled_from"] = meta["assembled_from"]
+    # a model put together from separately trained parts (fused gestures); mirror averaging added later
+    for key in ("assembled_from", "flip_average_added"):
+        if key in meta:
+            card[key] = meta[key]
+        else:
+            card.pop(key, None)  # a card kept from older weights must not describe these with their story
+    card["mirror_averaged"] = bool(ckpt["model_kwargs"].get("flip_average"))
     card.update(extra)
     atomic_write_text(card_path, json.dumps(card, indent=2, default=str))
     return card_path

@@ -206,9 +206,13 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
         x = x * gain * (0.7 + 0.6 * torch.rand(b, 1, 1, 1, device=dev)) + (torch.rand(b, 1, 1, 1, device=dev) * 2 - 1) * 0.2
         return x.clamp(-1, 1), y
 
-    def build_model(self, fuse: dict[str, Any] | None = None, **kwargs: Any) -> nn.Module:
+    def build_model(self, fuse: dict[str, Any] | None = None, flip_average: bool = False, **kwargs: Any) -> nn.Module:
         """The image classifier; with `fuse` ({"weight", "keypoints", "reader"}: the keypoint side's
-        weight and model kwargs) the fused model of gestures_kp.FusedGestures around it."""
+        weight and model kwargs) the fused model of gestures_kp.FusedGestures around it; `flip_average`:
+        the mean answer of the image and its mirror image (models/flip.py; gestures read the same mirrored)."""
+        if flip_average:
+            from ..models import FlipAverage
+            return FlipAverage(self.build_model(fuse, **kwargs))
         if fuse is not None:
             from . import get
             from .gestures_kp import FusedGestures
@@ -221,8 +225,11 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
     def trainable_checkpoint(self, ckpt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         """A fused model fine-tunes its image classifier only: the keypoint side was trained on its own
         data and loss, and CE through the mix would pull it away from keypoints."""
+        from ..models import without_flip_average
+        mirrored = bool(ckpt["model_kwargs"].get("flip_average"))
+        ckpt = without_flip_average(ckpt)
         if "fuse" not in ckpt["model_kwargs"]:
-            return ckpt, None
+            return ckpt, ("--init answers with mirror averaging: fine-tuning the model without it" if mirrored else None)
         kwargs = {k: v for k, v in ckpt["model_kwargs"].items() if k != "fuse"}
         state = {k.removeprefix("image_net."): v for k, v in ckpt["state_dict"].items() if k.startswith("image_net.")}
         return ({**ckpt, "model_kwargs": kwargs, "state_dict": state},

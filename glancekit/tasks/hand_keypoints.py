@@ -184,11 +184,15 @@ class HandKeypointsTask(Task):
         return x.clamp(-1, 1), y
 
     # ---- model ------------------------------------------------------------------------------
-    def build_model(self, **kwargs: Any) -> nn.Module:
+    def build_model(self, flip_average: bool = False, **kwargs: Any) -> nn.Module:
+        """The heatmap U-Net; `flip_average`: the mean of the maps of the crop and of its mirror image
+        (flipped back), see models/flip.py."""
+        from ..models import FlipAverage
         from ..models.unet import HeatmapUNet
         cfg = {"stem": 12, "stages": ((1, 12, 1, 1), (3, 24, 1, 2), (3, 32, 2, 2), (4, 64, 2, 2), (4, 96, 1, 1)),
                "decoder": (48, 32), **kwargs}
-        return HeatmapUNet(self.channels, N_POINTS, **cfg)
+        net = HeatmapUNet(self.channels, N_POINTS, **cfg)
+        return FlipAverage(net, maps=True) if flip_average else net
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # Every point gets its heatmap, visible or not (the generator knows where hidden joints are and

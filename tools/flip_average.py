@@ -1,0 +1,44 @@
+"""Give trained weights test-time mirror averaging: the same net answers with the mean of its outputs for
+an image and for its mirror image (models/flip.py), with no retraining. One weights file, one ONNX graph.
+
+Only for tasks whose answer does not change under a horizontal flip and whose `build_model` takes
+`flip_average`: hand_keypoints (heatmaps are flipped back; joint order is the same for a mirrored hand),
+gestures and eyes. A digit or a clock read in a mirror is another digit or time, so those have none.
+Thresholds fitted on validation (gestures' no_gesture, eyes' EER) were fitted without the averaging:
+for gestures use `tools/gestures_fusion.py --flip`, which refits it.
+
+    python tools/flip_average.py WEIGHTS --out runs/TASK/flipped.pt
+    glance bench TASK --weights runs/TASK/flipped.pt
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+
+from glancekit.engine.checkpoint import build_from_checkpoint, file_sha256, load_checkpoint, save_checkpoint
+from glancekit.models import flip_averaged
+from glancekit.tasks import get
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("weights")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    ckpt = load_checkpoint(a.weights)
+    task = get(ckpt["task"])
+    if "flip_average" not in inspect.signature(task.build_model).parameters:
+        raise SystemExit(f"{task.name} has no mirror averaging: its answer changes under a horizontal flip")
+    if ckpt["model_kwargs"].get("flip_average"):
+        raise SystemExit(f"{a.weights} already averages over mirror images")
+    flipped = flip_averaged(ckpt)
+    _, model = build_from_checkpoint(flipped)
+    meta = {**ckpt["meta"], "flip_average_added": {"how": "tools/flip_average.py, after training",
+                                                    "from": str(a.weights), "sha256": file_sha256(Path(a.weights))}}
+    save_checkpoint(Path(a.out), task, model, flipped["model_kwargs"], meta)
+    print(f"wrote {a.out}: {task.name} answering with the mean over each image and its mirror image")
+
+
+if __name__ == "__main__":
+    main()
