@@ -3,4 +3,5 @@ from .cnn import ConvBlock, SmallCNN
 from .flip import FlipAverage, flip_averaged, without_flip_average
 from .mobilenet import InvertedResidual, MobileNetV2
 
-__all__ = ["ConvBlock", "FlipAverage", "flip_averaged", "without_flip_average", "SmallCNN", "InvertedResidual", "MobileNetV2"]
+__all__ = ["ConvBlock", "FlipAverage", "flip_averaged", "without_flip_average", "SmallCNN", "InvertedResidual",
+           "MobileNetV2"]
