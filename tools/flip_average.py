@@ -17,6 +17,7 @@ import inspect
 from pathlib import Path
 
 from glancekit.engine.checkpoint import build_from_checkpoint, file_sha256, load_checkpoint, save_checkpoint
+from glancekit.errors import GlanceError
 from glancekit.models import flip_averaged
 from glancekit.tasks import get
 
@@ -41,4 +42,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GlanceError as e:
+        raise SystemExit(f"error: {e}") from None
