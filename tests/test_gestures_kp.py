@@ -115,7 +115,22 @@ def test_fused_model_is_both_readers_in_one_graph(tmp_path):
     kw, image_net = initial_model(task, str(path), {})
     assert "fuse" not in kw and not isinstance(image_net, FusedGestures)
     assert all(torch.equal(v, fused.image_net.state_dict()[k]) for k, v in image_net.state_dict().items())
+    # Mirror-averaged (as shipped): the mean of the fused answers for x and its mirror image, and
+    # `--init` of it still fine-tunes the bare image classifier.
+    from glancekit.engine.checkpoint import build_from_checkpoint, load_checkpoint
+    from glancekit.models import FlipAverage, flip_averaged
+    mirrored = tmp_path / "fused_flip.pt"
+    flip_ckpt = flip_averaged(load_checkpoint(path))
+    _, both = build_from_checkpoint(flip_ckpt)
+    assert isinstance(both, FlipAverage)
+    with torch.inference_mode():
+        assert torch.allclose(both(x), (fused(x) + fused(x.flip(-1))) / 2, atol=1e-4)
+    save_checkpoint(mirrored, task, both, flip_ckpt["model_kwargs"], {"threshold": 0.0})
+    kw, image_net = initial_model(task, str(mirrored), {})
+    assert kw == {k: v for k, v in kwargs.items() if k not in ("fuse", "flip_average")}
+    assert all(torch.equal(v, fused.image_net.state_dict()[k]) for k, v in image_net.state_dict().items())
     import cv2
     hand = sh.render_hand(np.random.default_rng(0), 120, gesture="five").image
     cv2.imwrite(str(tmp_path / "hand.png"), hand[..., ::-1])
-    assert main(["predict", "gestures", "--weights", str(path), str(tmp_path / "hand.png")]) == 0
+    for weights in (path, mirrored):
+        assert main(["predict", "gestures", "--weights", str(weights), str(tmp_path / "hand.png")]) == 0
