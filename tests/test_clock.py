@@ -138,10 +138,12 @@ def test_preprocess_pads_to_square_and_keeps_angles():
     wide = np.zeros((50, 100, 3), np.uint8)
     cv2.line(wide, (50, 25), (50, 5), (255, 255, 255), 3)  # a hand pointing at 12
     x = task.preprocess(wide)
-    assert x.shape == (3, 112, 112) and x.min() >= -1 and x.max() <= 1
-    col = x[0, :, 56]
-    assert col[20:50].max() > 0.5  # still vertical above the centre: no squashing
-    assert task.preprocess(np.zeros((30, 30), np.uint8)).shape == (3, 112, 112)  # gray works too
+    n = task.input_size[0]
+    assert x.shape == (3, n, n) and x.min() >= -1 and x.max() <= 1
+    col = x[0, :, n // 2]  # the 100x100 square has the hand in rows 30-50: its centre column, there
+    assert col[int(n * 0.32):int(n * 0.48)].min() > 0.5  # still vertical above the centre: no squashing
+    assert col[:int(n * 0.25)].max() < 0 and col[int(n * 0.55):].max() < 0  # padded, not stretched to 0.1-0.5
+    assert task.preprocess(np.zeros((30, 30), np.uint8)).shape == (3, n, n)  # gray works too
 
 
 # --------------------------------------------------------------------------------- metrics, decoding

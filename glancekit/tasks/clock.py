@@ -29,7 +29,7 @@ from ..models import SmallCNN
 from ..synth import clock as synth_clock
 from .base import Infer, Prediction, Task, display_image, softmax
 
-SIZE = 112
+SIZE = 144
 N_OUT = 12 + 60 + 2 + 2
 _TIME = re.compile(r"^(\d{1,2})\s*[-_:hH.]\s*(\d{1,2})(?!\d)")
 
@@ -145,7 +145,7 @@ class ClockTask(Task):
         return s.image, (s.hour, s.minute)
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
-        """Any photo → padded to a square (angles stay true), 112x112 RGB, scaled to [-1, 1]."""
+        """Any photo → padded to a square (angles stay true), 144x144 RGB, scaled to [-1, 1]."""
         return square_rgb(image, SIZE)
 
     # ---- model ------------------------------------------------------------------------------
