@@ -147,3 +147,9 @@ def test_mirror_averaged_heatmaps_are_flip_equivariant_and_added_without_retrain
         assert (both - net(x)).abs().max() > 1e-5  # not the bare net (float noise is ~1e-7)
     back = without_flip_average(ckpt)
     assert back["model_kwargs"] == {} and back["state_dict"].keys() == net.state_dict().keys()
+    # `train --init` of mirror-averaged weights fine-tunes the bare net (half the work per step).
+    from glancekit.engine.module import initial_model
+    save_checkpoint(tmp_path / "flip.pt", task, model, ckpt["model_kwargs"], {})
+    kw, bare = initial_model(task, str(tmp_path / "flip.pt"), {})
+    assert kw == {} and type(bare) is type(net)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in bare.state_dict().items())

@@ -52,3 +52,12 @@ def without_flip_average(ckpt: dict[str, Any]) -> dict[str, Any]:
         return ckpt
     state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     return {**ckpt, "model_kwargs": kwargs, "state_dict": state}
+
+
+def bare_for_training(ckpt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """For `train --init` of weights that had mirror averaging added after training: the bare net (half
+    the work per step) and a note saying so; the averaging goes back on with tools/flip_average.py."""
+    if not ckpt["model_kwargs"].get("flip_average"):
+        return ckpt, None
+    return without_flip_average(ckpt), ("--init answers with mirror averaging: fine-tuning the bare net; add the "
+                                        "averaging back with tools/flip_average.py (or gestures_fusion.py --flip)")

@@ -225,16 +225,15 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
     def trainable_checkpoint(self, ckpt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         """A fused model fine-tunes its image classifier only: the keypoint side was trained on its own
         data and loss, and CE through the mix would pull it away from keypoints."""
-        from ..models import without_flip_average
-        mirrored = bool(ckpt["model_kwargs"].get("flip_average"))
-        ckpt = without_flip_average(ckpt)
+        from ..models import bare_for_training
+        ckpt, note = bare_for_training(ckpt)
         if "fuse" not in ckpt["model_kwargs"]:
-            return ckpt, ("--init answers with mirror averaging: fine-tuning the model without it" if mirrored else None)
+            return ckpt, note
         kwargs = {k: v for k, v in ckpt["model_kwargs"].items() if k != "fuse"}
         state = {k.removeprefix("image_net."): v for k, v in ckpt["state_dict"].items() if k.startswith("image_net.")}
         return ({**ckpt, "model_kwargs": kwargs, "state_dict": state},
                 "--init is a fused model: fine-tuning its image classifier; fuse the result again with "
-                "tools/gestures_fusion.py before shipping it")
+                "tools/gestures_fusion.py (--flip for mirror averaging) before shipping it")
 
     def extra_metrics(self, outputs: np.ndarray, targets: np.ndarray, infer: Any, meta: dict[str, Any]
                       ) -> dict[str, float]:

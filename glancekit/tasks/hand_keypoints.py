@@ -194,6 +194,11 @@ class HandKeypointsTask(Task):
         net = HeatmapUNet(self.channels, N_POINTS, **cfg)
         return FlipAverage(net, maps=True) if flip_average else net
 
+    def trainable_checkpoint(self, ckpt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """Mirror averaging is added after training (the shipped weights have it): fine-tune the bare net."""
+        from ..models import bare_for_training
+        return bare_for_training(ckpt)
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         # Every point gets its heatmap, visible or not (the generator knows where hidden joints are and
         # a hand model should too); points outside the crop get an all-zero map. Pixels near a point
