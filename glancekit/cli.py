@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--weight-decay", dest="weight_decay", type=float)
     t.add_argument("--schedule", choices=["cosine", "plateau", "none"])
     t.add_argument("--patience", type=int, help="early stopping patience in epochs (0 = off)")
+    t.add_argument("--ema", type=float, help="decay of a moving average of the weights that is validated and "
+                   "saved instead of the raw ones (e.g. 0.99; 0 = off)")
     t.add_argument("--no-augment", dest="augment", action="store_const", const=False)
     t.add_argument("--seed", type=int, help="weights, augmentation and batch order (renders for synth data)")
     t.add_argument("--split-seed", dest="split_seed", type=int,

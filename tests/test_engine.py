@@ -171,3 +171,44 @@ def test_init_fine_tunes_from_weights(tiny_run: Path, digit_folder: Path, tmp_pa
                                "init": str(tiny_run / "weights" / "best.pt")})
     with pytest.raises(GlanceError, match="config asks for"):
         train("digits", bad)
+
+
+def test_ema_averages_the_weights_and_is_what_validation_scores():
+    """--ema keeps a frozen moving average beside the trained weights: each optimiser step moves it by
+    (1 - decay) towards them (decay warmed up as (1+n)/(10+n)), the optimiser never sees it, and it is
+    what validation scores and the checkpoints save."""
+    from glancekit.engine.module import TaskModule
+    task = get("digits")
+    cfg = TrainConfig.resolve({"model": {"widths": [4, 8, 16]}}, None, {"ema": 0.9})
+    module = TaskModule(task, cfg, steps_per_epoch=1)
+    ema = module.eval_model
+    assert ema is not module.model and not any(p is q for p in ema.parameters() for q in module.parameters())
+    start = {k: v.clone() for k, v in module.model.state_dict().items()}
+    with torch.no_grad():
+        for p in module.model.parameters():
+            p.add_(1.0)
+    module.update_ema()
+    decay = min(0.9, 2 / 11)
+    for k, v in ema.state_dict().items():
+        if v.dtype.is_floating_point and k in dict(module.model.named_parameters()):
+            assert torch.allclose(v, start[k] + (1 - decay)), k
+    x = torch.rand(5, 1, 28, 28)
+    module.validation_step((x, torch.zeros(5, dtype=torch.long)), 0)
+    assert torch.allclose(module._val_out[-1], ema(x)) and not torch.allclose(ema(x), module.model.eval()(x))
+    module.reset_ema()
+    assert all(torch.equal(a, b) for a, b in zip(module.eval_model.state_dict().values(),
+                                                 module.model.state_dict().values()))
+    plain = TaskModule(task, TrainConfig.resolve({"model": {"widths": [4, 8, 16]}}, None, {}), 1)
+    assert plain.eval_model is plain.model
+    with pytest.raises(GlanceError, match="ema must be in"):
+        TrainConfig.resolve({}, None, {"ema": 1.0})
+
+
+def test_training_with_ema_saves_the_average(digit_folder: Path, tmp_path: Path):
+    from glancekit.engine.train import train
+    cfg = TrainConfig.resolve({"epochs": 2, "batch": 32, "lr": 5e-3, "model": {"widths": [8, 16, 32]}}, None,
+                              {"data": str(digit_folder), "project": str(tmp_path), "name": "ema", "ema": 0.95})
+    run = train("digits", cfg)
+    assert "ema: 0.95" in (run / "config.yaml").read_text()
+    pred = glancekit.load("digits", weights=run / "weights" / "best.pt", backend="torch")
+    assert pred.predict(sorted(digit_folder.glob("*/*.png"))[0]).label

@@ -5,6 +5,7 @@ Data stays outside (Lightning's separation): the trainer hands it DataLoaders.
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -49,6 +50,50 @@ class TaskModule(L.LightningModule):
         self._val_out: list[torch.Tensor] = []
         self._val_tgt: list[torch.Tensor] = []
         self.last_val: tuple[np.ndarray, np.ndarray] | None = None
+        # The moving average of the weights (cfg.ema > 0): a frozen copy, validated and saved in place of
+        # the model the optimiser moves. Kept out of self's submodules, so the optimiser never sees it.
+        self._ema: list[torch.nn.Module] = []
+        self._ema_steps = 0
+        self.reset_ema()
+
+    def reset_ema(self) -> None:
+        """Start the average afresh from the current weights (at the start, and after the LR finder,
+        whose trial steps must not leak into it)."""
+        self._ema.clear()
+        self._ema_steps = 0
+        if self.cfg.ema > 0:
+            ema = copy.deepcopy(self.model).eval()
+            ema.requires_grad_(False)
+            self._ema.append(ema)
+
+    def on_fit_start(self) -> None:
+        if self._ema:
+            self._ema[0].to(self.device)
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The weights that are validated and saved: the moving average when there is one."""
+        return self._ema[0] if self._ema else self.model
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """One EMA step. Early on the decay is lower ((1+n)/(10+n), as timm's ModelEma), so the average
+        is not dominated by the starting weights on short runs. Floating buffers (BatchNorm statistics)
+        are averaged too; integer ones (batch counters) are copied."""
+        if not self._ema:
+            return
+        ema = self._ema[0]
+        self._ema_steps += 1
+        decay = min(self.cfg.ema, (1 + self._ema_steps) / (10 + self._ema_steps))
+        src = self.model.state_dict()
+        for k, v in ema.state_dict().items():
+            if v.dtype.is_floating_point:
+                v.lerp_(src[k].detach(), 1 - decay)
+            else:
+                v.copy_(src[k])
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.update_ema()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -63,7 +108,7 @@ class TaskModule(L.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        out = self.model(x)
+        out = self.eval_model(x)
         self.log("val_loss", self.task.loss(out, y), on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         self._val_out.append(out.detach().float().cpu())
         self._val_tgt.append(y.detach().cpu())

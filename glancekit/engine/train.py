@@ -64,11 +64,12 @@ class RunRecorder(Callback):
         value = row.get(key)
         meta = {**self.base_meta, "epoch": row["epoch"], "select_metric": key, "metrics": row}
         weights = self.run_dir / "weights"
-        save_checkpoint(weights / "last.pt", self.task, pl_module.model, pl_module.model_kwargs, meta)
+        # eval_model: the weights validation just scored (their moving average under --ema)
+        save_checkpoint(weights / "last.pt", self.task, pl_module.eval_model, pl_module.model_kwargs, meta)
         if value is not None and not math.isnan(value) and (
                 self.best is None or (value > self.best if self.task.select_mode == "max" else value < self.best)):
             self.best, self.best_epoch = value, int(row["epoch"])
-            save_checkpoint(weights / "best.pt", self.task, pl_module.model, pl_module.model_kwargs,
+            save_checkpoint(weights / "best.pt", self.task, pl_module.eval_model, pl_module.model_kwargs,
                             {**meta, "best": value})
             write_run_json(self.run_dir, best=value, best_epoch=self.best_epoch)
         if not sys.stderr.isatty():  # no live bar: one line per epoch instead
@@ -332,6 +333,7 @@ def _find_lr(trainer: L.Trainer, module: TaskModule, train_dl: DataLoader, val_d
     if suggestion is None or not np.isfinite(suggestion):
         raise GlanceError("the LR finder found no usable learning rate; pass --lr explicitly")
     module.lr = float(suggestion)
+    module.reset_ema()  # the sweep's trial steps moved the average; the weights themselves were restored
     fig = finder.plot(suggest=True)
     fig.savefig(run_dir / "lr_find.png", dpi=100)
     import matplotlib.pyplot as plt
