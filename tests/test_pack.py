@@ -152,19 +152,19 @@ def test_pack_clock_csv_keeps_tuple_targets(tmp_path: Path) -> None:
             cv2.imwrite(str(src / "images" / f"c{i}.png"), img)
             w.writerow([f"c{i}.png", h, m])
     task = get("clock")
-    h, w = task.input_size
+    size_h, size_w = task.input_size
     out = tmp_path / "packed"
     m = pack(task, src, out, shard_size=4, workers=1)
     assert m["count"] == 7 and m["reader"] == "csv" and [s["count"] for s in m["shards"]] == [4, 3]
-    assert m["images"] == {"shape": [h, w, 3], "dtype": "uint8"}
+    assert m["images"] == {"shape": [size_h, size_w, 3], "dtype": "uint8"}
     assert m["targets"] == {"shape": [2], "dtype": "int64"}
     raw = read_dataset(src, task)
     got = PackedReader().read(out, task)
     assert got.targets == raw.targets == [(h % 12, mm) for h, mm in times]
     assert all(type(t) is tuple and all(type(v) is int for v in t) for t in got.targets)
     assert got.ids == raw.ids == [f"c{i}.png" for i in range(7)]
-    assert all(x.shape == (h, w, 3) for x in got.items)
-    assert task.preprocess(got.items[0]).shape == (3, h, w)
+    assert all(x.shape == (size_h, size_w, 3) for x in got.items)
+    assert task.preprocess(got.items[0]).shape == (3, size_h, size_w)
     assert verify_packed(out) == []
     t = measure_throughput(task, out, limit=5)
     assert t["raw"]["images"] == t["packed"]["images"] == 5 and t["packed"]["reader"] == "packed"

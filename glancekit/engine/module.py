@@ -53,7 +53,6 @@ class TaskModule(L.LightningModule):
         # The moving average of the weights (cfg.ema > 0): a frozen copy, validated and saved in place of
         # the model the optimiser moves. Kept out of self's submodules, so the optimiser never sees it.
         self._ema: list[torch.nn.Module] = []
-        self._ema_steps = 0
         self.reset_ema()
 
     def reset_ema(self) -> None:
