@@ -161,6 +161,18 @@ def _parser() -> argparse.ArgumentParser:
     mn.add_argument("--limit", type=int, help="rank only the first N pool images")
     mn.add_argument("--project", default="runs")
 
+    au = sub.add_parser("audit", help="cross-fit K models and list the images whose label is probably wrong")
+    au.add_argument("task")
+    au.add_argument("--data", required=True, help="labelled set to audit (any readable layout)")
+    au.add_argument("--folds", type=int, default=5, help="models to cross-fit; each predicts the fold it never saw")
+    au.add_argument("--epochs", type=int, help="epochs per model (default: the task's training recipe)")
+    au.add_argument("--config", help="YAML file of training options (as for train)")
+    au.add_argument("--seed", type=int, help="weights, augmentation and batch order")
+    au.add_argument("--split-seed", dest="split_seed", type=int, help="how the folds are cut (default 0)")
+    au.add_argument("--top", type=int, default=64, help="suspects shown in the report's grid")
+    au.add_argument("--name", help="run name (made unique under runs/TASK/)")
+    au.add_argument("--project", help="root folder of runs (default: runs)")
+
     sv = sub.add_parser("serve", help="local web app: draw, live camera, upload, label, runs (+ JSON API)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     sv.add_argument("--port", type=int, default=8000)
@@ -300,6 +312,23 @@ def _cmd_mine(a: argparse.Namespace) -> None:
           f"{' --labels ' + a.labels if a.labels else ''}); report: {r['run']}/report.html")
 
 
+def _cmd_audit(a: argparse.Namespace) -> None:
+    from .config import TrainConfig
+    from .engine.audit import audit
+    from .tasks import get
+    task = get(a.task)
+    cfg = TrainConfig.resolve(task.train_defaults, a.config, {"epochs": a.epochs, "seed": a.seed,
+                                                              "split_seed": a.split_seed, "project": a.project})
+    r = audit(task, a.data, cfg, a.folds, a.top, a.name)
+    pairs = ", ".join(f"{k}: {v}" for k, v in r.per_pair.items()) or "none"
+    print(f"{r.suspects} of {r.images} labels look wrong ({pairs}); out-of-fold accuracy {r.oof_accuracy:.4f}")
+    print(f"suspects: {r.run / 'suspects.csv'}; report: {r.run / 'report.html'}")
+    review = r.run / "review_root.txt"
+    if review.exists():
+        print(f"confirm or fix them: glance review {task.name} --pool {review.read_text().strip()} "
+              f"--labels {r.run / 'review.csv'}")
+
+
 def _cmd_serve(a: argparse.Namespace) -> None:
     from .serve.app import ServeConfig, serve
     from .tasks import get
@@ -332,7 +361,7 @@ def _cmd_ship(a: argparse.Namespace) -> None:
 
 COMMANDS: dict[str, Any] = {"train": _cmd_train, "synth": _cmd_synth, "val": _cmd_val, "predict": _cmd_predict, "export": _cmd_export,
                             "bench": _cmd_bench, "runs": _cmd_runs,
-                            "label": _cmd_label, "review": _cmd_review, "record": _cmd_record, "pack": _cmd_pack, "mine": _cmd_mine, "serve": _cmd_serve, "ship": _cmd_ship}
+                            "label": _cmd_label, "review": _cmd_review, "record": _cmd_record, "pack": _cmd_pack, "mine": _cmd_mine, "audit": _cmd_audit, "serve": _cmd_serve, "ship": _cmd_ship}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
