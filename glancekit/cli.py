@@ -62,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--mix-repeat", dest="mix_repeat", type=int, help="times each real image appears per epoch")
     t.add_argument("--extra", help="labelled images that join training only, never val/test (e.g. the labels.csv "
                    "`glance label` wrote for a pool)")
+    t.add_argument("--relabel", help="a person's corrections (the review.csv of glance audit after glance review): "
+                   "their labels replace those of the training part; val/test keep the data's own")
     t.add_argument("--init", help="fine-tune: start from these weights ('shipped' = the package's own)")
 
     sy = sub.add_parser("synth", help="render labelled synthetic images (clock, hands) into a folder with labels.csv")

@@ -69,6 +69,10 @@ class TrainConfig:
     # from a pool without the pool's machine labels grading it. Images that are also in the val/test part
     # of `data` are left out of it.
     extra: str | None = None
+    # A labels file of a person's corrections (the review.csv of `glance audit` after `glance review`): its
+    # human rows replace the labels of those images in the training part only. Val and test keep the
+    # data's own labels, so the run is graded exactly as runs without the corrections are.
+    relabel: str | None = None
 
     @classmethod
     def resolve(cls, task_defaults: dict[str, Any], config_file: str | Path | None,
@@ -121,6 +125,8 @@ class TrainConfig:
             raise GlanceError("--mix adds real images to synthetic training; it needs --data synth")
         if self.extra and self.data == "synth":
             raise GlanceError("--extra adds labelled images to a real set's training part; with --data synth use --mix")
+        if self.relabel and self.data == "synth":
+            raise GlanceError("--relabel corrects a real set's labels; synthetic renders have exact ones")
         if self.logger not in (None, "mlflow", "tensorboard"):
             raise GlanceError(f"logger must be mlflow or tensorboard, got '{self.logger}'")
 

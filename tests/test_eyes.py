@@ -160,3 +160,53 @@ def test_train_extra_joins_training_only(eye_pool, tmp_path):
     assert split["sizes"]["train"] + split["sizes"]["val"] + split["sizes"]["test"] == 40
     with pytest.raises(glancekit.GlanceError, match="--extra"):
         TrainConfig.resolve({}, None, {"data": "synth", "extra": str(pool)})
+
+
+def test_train_relabel_changes_training_labels_only(eye_pool, tmp_path):
+    """`--relabel` (the review.csv of `glance audit` after a person's review): human rows replace the labels
+    of training images; proposals are ignored; val/test images keep the data's own labels."""
+    import csv
+    import json
+
+    from glancekit.config import TrainConfig
+    from glancekit.engine.evaluate import split_samples
+    from glancekit.engine.train import _with_relabel, train
+    from glancekit.data.readers import read_dataset
+    root, truth = eye_pool
+    labelled = tmp_path / "labelled.csv"
+    name = {1: "open", 0: "closed"}
+    with open(labelled, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "label"])
+        w.writerows([[str(root / f"{i:03d}.png"), name[truth[i]]] for i in range(40)])
+    task = get("eyes")
+    parts = split_samples(task, read_dataset(labelled, task), seed=0)
+    train_files = [Path(p).name for p in parts["train"].items]
+    test_file = Path(parts["test"].items[0]).name
+    audit_dir = tmp_path / "audit"
+    audit_dir.mkdir()
+    (audit_dir / "review_root.txt").write_text(str(root) + "\n")
+    review = audit_dir / "review.csv"
+    flip = {f: name[1 - truth[int(f[:3])]] for f in train_files[:3]}
+    with open(review, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "label", "source", "confidence", "cluster", "review_rank"])
+        w.writerows([[f, lab, "human", 1.0, -1, 0] for f, lab in flip.items()])
+        w.writerows([[f, name[truth[int(f[:3])]], "human", 1.0, -1, 0] for f in train_files[3:5]])  # confirmed
+        w.writerow([test_file, name[1 - truth[int(test_file[:3])]], "human", 1.0, -1, 0])  # a test image
+        w.writerow([train_files[5], name[1 - truth[int(train_files[5][:3])]], "proposed", 0.9, -1, 1])
+    fixed, info = _with_relabel(task, parts["train"], str(review))
+    assert info == {"file": str(review.resolve()), "changed": 3, "confirmed": 2, "not_in_train": 1}
+    for item, t_old, t_new in zip(parts["train"].items, parts["train"].targets, fixed.targets):
+        expected = task.labels.index(flip[Path(item).name]) if Path(item).name in flip else t_old
+        assert t_new == expected
+    cfg = TrainConfig.resolve({"epochs": 1, "batch": 16, "model": {"arch": "cnn", "widths": [8, 8, 8]}}, None,
+                              {"data": str(labelled), "relabel": str(review), "project": str(tmp_path / "runs"),
+                               "name": "relabel"})
+    run = train("eyes", cfg)
+    split = json.loads((run / "run.json").read_text())["split"]
+    assert split["relabel"]["changed"] == 3 and split["sizes"] == {k: len(v) for k, v in parts.items()}
+    with pytest.raises(glancekit.GlanceError, match="--relabel"):
+        TrainConfig.resolve({}, None, {"data": "synth", "relabel": str(review)})
+    with pytest.raises(glancekit.GlanceError, match="no such labels file"):
+        _with_relabel(task, parts["train"], str(tmp_path / "missing.csv"))

@@ -6,6 +6,7 @@ Everything lands in a fresh runs/TASK/NAME folder. run.json says `running` until
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -167,6 +168,8 @@ def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any
         train_s, val_s = parts["train"], parts["val"]
         if cfg.extra:
             train_s, split_info["extra"] = _with_extra(task, train_s, cfg.extra, parts["val"] + parts["test"])
+        if cfg.relabel:
+            train_s, split_info["relabel"] = _with_relabel(task, train_s, cfg.relabel)
     if cfg.max_samples and len(train_s) > cfg.max_samples:
         pick = np.random.default_rng(cfg.seed).choice(len(train_s), cfg.max_samples, replace=False)
         train_s = train_s.subset(np.sort(pick))
@@ -191,6 +194,38 @@ def _with_extra(task: Task, train_s: Samples, extra: str, held_out: Samples) -> 
     console.print(f"--extra {extra}: {len(keep)} more training images"
                   + (f" ({dropped} left out: already in the split of --data)" if dropped else ""))
     return train_s + more.subset(keep), {"data": str(Path(extra).resolve()), "images": len(keep), "left_out": dropped}
+
+
+def _with_relabel(task: Task, train_s: Samples, path: str) -> tuple[Samples, dict[str, Any]]:
+    """The training part with a person's decisions from a labels file in place of its own labels.
+
+    Only `source=human` rows count (proposals are not decisions). Their files are relative to the root
+    named in `review_root.txt` beside the file (what `glance audit` writes), else to the file's folder
+    (a pool's labels.csv, as `glance label` writes it)."""
+    from ..label.propose import read_labels
+    labels_path = Path(path)
+    if not labels_path.is_file():
+        raise GlanceError(f"--relabel {path}: no such labels file")
+    root_file = labels_path.parent / "review_root.txt"
+    root = Path(root_file.read_text().strip()) if root_file.is_file() else labels_path.parent
+    human = {}
+    for row in read_labels(labels_path).values():
+        if row.source == "human" and row.label:
+            human[str((root / row.file).resolve())] = task.parse_target({"label": row.label}, where=f"{path}: {row.file}")
+    targets, changed, confirmed = list(train_s.targets), 0, 0
+    for i, item in enumerate(train_s.items):
+        key = str(Path(item).resolve()) if isinstance(item, (str, Path)) else ""
+        if key in human:
+            if human[key] == targets[i]:
+                confirmed += 1
+            else:
+                targets[i], changed = human[key], changed + 1
+    elsewhere = len(human) - changed - confirmed
+    console.print(f"--relabel {path}: {changed} training labels changed, {confirmed} confirmed"
+                  + (f"; {elsewhere} decisions are not about the training part (val/test keep their labels)"
+                     if elsewhere else ""))
+    return dataclasses.replace(train_s, targets=targets), {"file": str(labels_path.resolve()), "changed": changed, "confirmed": confirmed,
+                   "not_in_train": elsewhere}
 
 
 def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any]]:
