@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--extra", help="labelled images that join training only, never val/test (e.g. the labels.csv "
                    "`glance label` wrote for a pool)")
     t.add_argument("--relabel", help="a person's corrections (the review.csv of glance audit after glance review): "
-                   "their labels replace those of the training part; val/test keep the data's own")
+                   "their labels replace those of the train and val parts; test keeps the data's own")
     t.add_argument("--init", help="fine-tune: start from these weights ('shipped' = the package's own)")
 
     sy = sub.add_parser("synth", help="render labelled synthetic images (clock, hands) into a folder with labels.csv")

@@ -70,8 +70,8 @@ class TrainConfig:
     # of `data` are left out of it.
     extra: str | None = None
     # A labels file of a person's corrections (the review.csv of `glance audit` after `glance review`): its
-    # human rows replace the labels of those images in the training part only. Val and test keep the
-    # data's own labels, so the run is graded exactly as runs without the corrections are.
+    # human rows replace the labels of those images in the train and val parts (they teach and select);
+    # the test part keeps the data's own labels, so the run is graded exactly as runs without them are.
     relabel: str | None = None
 
     @classmethod

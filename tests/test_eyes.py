@@ -164,7 +164,7 @@ def test_train_extra_joins_training_only(eye_pool, tmp_path):
 
 def test_train_relabel_changes_training_labels_only(eye_pool, tmp_path):
     """`--relabel` (the review.csv of `glance audit` after a person's review): human rows replace the labels
-    of training images; proposals are ignored; val/test images keep the data's own labels."""
+    of train and val images; proposals are ignored; test images keep the data's own labels."""
     import csv
     import json
 
@@ -183,6 +183,7 @@ def test_train_relabel_changes_training_labels_only(eye_pool, tmp_path):
     parts = split_samples(task, read_dataset(labelled, task), seed=0)
     train_files = [Path(p).name for p in parts["train"].items]
     test_file = Path(parts["test"].items[0]).name
+    val_file = Path(parts["val"].items[0]).name
     audit_dir = tmp_path / "audit"
     audit_dir.mkdir()
     (audit_dir / "review_root.txt").write_text(str(root) + "\n")
@@ -194,19 +195,22 @@ def test_train_relabel_changes_training_labels_only(eye_pool, tmp_path):
         w.writerows([[f, lab, "human", 1.0, -1, 0] for f, lab in flip.items()])
         w.writerows([[f, name[truth[int(f[:3])]], "human", 1.0, -1, 0] for f in train_files[3:5]])  # confirmed
         w.writerow([test_file, name[1 - truth[int(test_file[:3])]], "human", 1.0, -1, 0])  # a test image
+        w.writerow([val_file, name[1 - truth[int(val_file[:3])]], "human", 1.0, -1, 0])
         w.writerow([train_files[5], name[1 - truth[int(train_files[5][:3])]], "proposed", 0.9, -1, 1])
-    fixed, info = _with_relabel(task, parts["train"], str(review))
-    assert info == {"file": str(review.resolve()), "changed": 3, "confirmed": 2, "not_in_train": 1}
-    for item, t_old, t_new in zip(parts["train"].items, parts["train"].targets, fixed.targets):
+    fixed, info = _with_relabel(task, {"train": parts["train"], "val": parts["val"]}, parts["test"], str(review))
+    assert info == {"file": str(review.resolve()), "decisions": 7, "changed_train": 3, "changed_val": 1,
+                    "kept_in_test": 1, "not_in_data": 0}
+    for item, t_old, t_new in zip(parts["train"].items, parts["train"].targets, fixed["train"].targets):
         expected = task.labels.index(flip[Path(item).name]) if Path(item).name in flip else t_old
         assert t_new == expected
+    assert fixed["val"].targets[0] == 1 - parts["val"].targets[0] and fixed["val"].targets[1:] == parts["val"].targets[1:]
     cfg = TrainConfig.resolve({"epochs": 1, "batch": 16, "model": {"arch": "cnn", "widths": [8, 8, 8]}}, None,
                               {"data": str(labelled), "relabel": str(review), "project": str(tmp_path / "runs"),
                                "name": "relabel"})
     run = train("eyes", cfg)
     split = json.loads((run / "run.json").read_text())["split"]
-    assert split["relabel"]["changed"] == 3 and split["sizes"] == {k: len(v) for k, v in parts.items()}
+    assert split["relabel"]["changed_train"] == 3 and split["sizes"] == {k: len(v) for k, v in parts.items()}
     with pytest.raises(glancekit.GlanceError, match="--relabel"):
         TrainConfig.resolve({}, None, {"data": "synth", "relabel": str(review)})
     with pytest.raises(glancekit.GlanceError, match="no such labels file"):
-        _with_relabel(task, parts["train"], str(tmp_path / "missing.csv"))
+        _with_relabel(task, parts, parts["test"], str(tmp_path / "missing.csv"))

@@ -160,16 +160,18 @@ def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any
     samples = read_dataset(cfg.data, task)
     if cfg.val_data:
         train_s, val_s = samples, read_dataset(cfg.val_data, task)
+        test_s = Samples([], [], [])
         split_info: dict[str, Any] = {"val_data": cfg.val_data}
     else:
         init_path, init_split = _init_split(task, cfg)
         parts, split_info = _split(task, samples, cfg, _kept_split(init_split, cfg.data), init_path)
         split_info["data_path"] = str(Path(cfg.data).resolve())
-        train_s, val_s = parts["train"], parts["val"]
+        train_s, val_s, test_s = parts["train"], parts["val"], parts["test"]
         if cfg.extra:
-            train_s, split_info["extra"] = _with_extra(task, train_s, cfg.extra, parts["val"] + parts["test"])
-        if cfg.relabel:
-            train_s, split_info["relabel"] = _with_relabel(task, train_s, cfg.relabel)
+            train_s, split_info["extra"] = _with_extra(task, train_s, cfg.extra, val_s + test_s)
+    if cfg.relabel:
+        fixed, split_info["relabel"] = _with_relabel(task, {"train": train_s, "val": val_s}, test_s, cfg.relabel)
+        train_s, val_s = fixed["train"], fixed["val"]
     if cfg.max_samples and len(train_s) > cfg.max_samples:
         pick = np.random.default_rng(cfg.seed).choice(len(train_s), cfg.max_samples, replace=False)
         train_s = train_s.subset(np.sort(pick))
@@ -196,8 +198,10 @@ def _with_extra(task: Task, train_s: Samples, extra: str, held_out: Samples) -> 
     return train_s + more.subset(keep), {"data": str(Path(extra).resolve()), "images": len(keep), "left_out": dropped}
 
 
-def _with_relabel(task: Task, train_s: Samples, path: str) -> tuple[Samples, dict[str, Any]]:
-    """The training part with a person's decisions from a labels file in place of its own labels.
+def _with_relabel(task: Task, parts: dict[str, Samples], test: Samples, path: str
+                  ) -> tuple[dict[str, Samples], dict[str, Any]]:
+    """The train and val parts with a person's decisions from a labels file in place of their own labels;
+    the test part keeps the data's labels, so the run is graded as runs without the corrections are.
 
     Only `source=human` rows count (proposals are not decisions). Their files are relative to the root
     named in `review_root.txt` beside the file (what `glance audit` writes), else to the file's folder
@@ -212,20 +216,25 @@ def _with_relabel(task: Task, train_s: Samples, path: str) -> tuple[Samples, dic
     for row in read_labels(labels_path).values():
         if row.source == "human" and row.label:
             human[str((root / row.file).resolve())] = task.parse_target({"label": row.label}, where=f"{path}: {row.file}")
-    targets, changed, confirmed = list(train_s.targets), 0, 0
-    for i, item in enumerate(train_s.items):
-        key = str(Path(item).resolve()) if isinstance(item, (str, Path)) else ""
-        if key in human:
-            if human[key] == targets[i]:
-                confirmed += 1
-            else:
-                targets[i], changed = human[key], changed + 1
-    elsewhere = len(human) - changed - confirmed
-    console.print(f"--relabel {path}: {changed} training labels changed, {confirmed} confirmed"
-                  + (f"; {elsewhere} decisions are not about the training part (val/test keep their labels)"
-                     if elsewhere else ""))
-    return dataclasses.replace(train_s, targets=targets), {"file": str(labels_path.resolve()), "changed": changed, "confirmed": confirmed,
-                   "not_in_train": elsewhere}
+
+    def key(item: Any) -> str:
+        return str(Path(item).resolve()) if isinstance(item, (str, Path)) else ""
+    info: dict[str, Any] = {"file": str(labels_path.resolve()), "decisions": len(human)}
+    fixed, seen = {}, 0
+    for name, part in parts.items():
+        targets, changed = list(part.targets), 0
+        for i, item in enumerate(part.items):
+            if key(item) in human:
+                seen += 1
+                changed += human[key(item)] != targets[i]
+                targets[i] = human[key(item)]
+        fixed[name] = dataclasses.replace(part, targets=targets)
+        info[f"changed_{name}"] = changed
+    info["kept_in_test"] = sum(key(i) in human for i in test.items)
+    info["not_in_data"] = len(human) - seen - info["kept_in_test"]
+    console.print(f"--relabel {path}: {info['changed_train']} training and {info['changed_val']} validation labels "
+                  f"changed ({len(human)} decisions; {info['kept_in_test']} about test images, whose labels stay)")
+    return fixed, info
 
 
 def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any]]:
