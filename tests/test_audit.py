@@ -41,6 +41,8 @@ def test_folds_are_stratified_and_keep_groups_together():
         assert folds[i] == folds[i + 1]
     with pytest.raises(GlanceError, match="too few"):
         fold_ids([0, 0, 1, 1, 1, 1], None, 3, seed=0)
+    with pytest.raises(GlanceError, match="at least 2"):
+        fold_ids(targets, None, 1, seed=0)
 
 
 def test_audit_finds_flipped_labels(digit_folder: Path, tmp_path: Path):
@@ -87,3 +89,5 @@ def test_audit_rejects_bad_input(tmp_path: Path, capsys):
     assert "classification" in capsys.readouterr().err
     assert main(["audit", "digits", "--data", str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+    assert main(["audit", "digits", "--data", "synth:val:50"]) == 2
+    assert "exact labels" in capsys.readouterr().err

@@ -37,9 +37,10 @@ from torch.utils.data import DataLoader
 from ..config import TrainConfig
 from ..data.dataset import prepare, tensor_dataset
 from ..data.readers import Samples, read_dataset
+from ..data.synth import parse_spec
 from ..errors import GlanceError
 from ..label.propose import Row, write_labels
-from ..progress import progress
+from ..progress import console, progress
 from ..runs import report as rp
 from ..runs.store import atomic_write_text, new_run_dir, write_run_json
 from ..tasks import Task
@@ -122,6 +123,8 @@ def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64
     """Cross-fit `folds` models on `data` and write the suspects; see the module docstring."""
     if not task.labels:
         raise GlanceError(f"audit works on classification tasks; {task.name} has no classes")
+    if parse_spec(data) is not None:
+        raise GlanceError("synthetic renders have exact labels; audit a labelled set of real images")
     from ..engine.train import _quiet_lightning
     _quiet_lightning()
     samples = read_dataset(data, task)
@@ -140,8 +143,14 @@ def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64
                 held = fold == k
                 model = fit_fixed(task, cfg, x[~held], y[torch.from_numpy(~held)], [_EpochTicks(bar, job)])
                 probs[held] = softmax(torch_infer(model)(x[held]))
+                acc = float((probs[held].argmax(1) == y.numpy()[held]).mean())
+                console.print(f"fold {k + 1}/{folds}: {int(held.sum())} images, out-of-fold accuracy {acc:.4f}")
     except (KeyboardInterrupt, SystemExit):
         write_run_json(run_dir, status="interrupted", duration_s=round(time.time() - started, 1))
+        raise
+    except BaseException as e:
+        write_run_json(run_dir, status="failed", error=f"{e.__class__.__name__}: {e}",
+                       duration_s=round(time.time() - started, 1))
         raise
     labels = y.numpy().astype(int)
     suspect, suggested = find_suspects(probs, labels)
