@@ -5,6 +5,7 @@ User mistakes (GlanceError) become one red line on stderr and exit code 2; nothi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -82,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--split", default="all", choices=["all", "train", "val", "test"],
                    help="evaluate only this part of the seeded split used by train (default: all)")
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--relabel", help="grade against a person's corrections (human rows of a labels file, e.g. the "
+                   "review.csv of glance audit) instead of the data's own labels")
     v.add_argument("--project", default="runs")
     v.add_argument("--name")
 
@@ -220,8 +223,9 @@ def _cmd_val(a: argparse.Namespace) -> None:
     from .engine.evaluate import validate
     from .output import print_metrics
     from .tasks import get
-    out_dir, metrics = validate(get(a.task), a.weights, a.data, a.split, a.seed, a.project, a.name)
-    print_metrics(metrics, f"glance val {a.task}")
+    out_dir, metrics = validate(get(a.task), a.weights, a.data, a.split, a.seed, a.project, a.name, a.relabel)
+    changed = json.loads((out_dir / "run.json").read_text()).get("labels_changed")
+    print_metrics(metrics, f"glance val {a.task}" + (f" ({changed} labels corrected by --relabel)" if a.relabel else ""))
     print(f"report: {out_dir / 'report.html'}")
 
 

@@ -1,4 +1,5 @@
 """The eyes task: preprocessing of any crop, EER selection/threshold, decoding, openEyeCheck, labelling."""
+import os
 from pathlib import Path
 
 import cv2
@@ -186,7 +187,7 @@ def test_train_relabel_changes_training_labels_only(eye_pool, tmp_path):
     val_file = Path(parts["val"].items[0]).name
     audit_dir = tmp_path / "audit"
     audit_dir.mkdir()
-    (audit_dir / "review_root.txt").write_text(str(root) + "\n")
+    (audit_dir / "review_root.txt").write_text(os.path.relpath(root, audit_dir) + "\n")  # relative: from its folder
     review = audit_dir / "review.csv"
     flip = {f: name[1 - truth[int(f[:3])]] for f in train_files[:3]}
     with open(review, "w", newline="") as f:
@@ -210,6 +211,12 @@ def test_train_relabel_changes_training_labels_only(eye_pool, tmp_path):
     run = train("eyes", cfg)
     split = json.loads((run / "run.json").read_text())["split"]
     assert split["relabel"]["changed_train"] == 3 and split["sizes"] == {k: len(v) for k, v in parts.items()}
+    # `glance val --relabel` grades against the corrections: here the one about a test image
+    from glancekit.cli import main
+    assert main(["val", "eyes", "--data", str(labelled), "--weights", str(run / "weights" / "best.pt"), "--split",
+                 "test", "--relabel", str(review), "--project", str(tmp_path / "runs"), "--name", "v"]) == 0
+    val_run = json.loads((tmp_path / "runs" / "eyes" / "v" / "run.json").read_text())
+    assert val_run["labels_changed"] == 1 and val_run["relabel"] == str(review.resolve())
     with pytest.raises(glancekit.GlanceError, match="--relabel"):
         TrainConfig.resolve({}, None, {"data": "synth", "relabel": str(review)})
     with pytest.raises(glancekit.GlanceError, match="no such labels file"):

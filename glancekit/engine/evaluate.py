@@ -88,13 +88,24 @@ def write_val_report(task: Task, ev: Evaluation, ids: list[str], meta: dict[str,
 
 
 def validate(task: Task, weights: str | Path | None, data: str | Path, split: str = "all", seed: int = 0,
-             project: str = "runs", name: str | None = None) -> tuple[Path, dict[str, float]]:
-    """`glance val`: metrics and report for a labelled set, in a new runs/TASK/val* folder."""
+             project: str = "runs", name: str | None = None, relabel: str | None = None
+             ) -> tuple[Path, dict[str, float]]:
+    """`glance val`: metrics and report for a labelled set, in a new runs/TASK/val* folder.
+
+    `relabel`: grade against a person's corrections (label/relabel.py) instead of the data's labels;
+    the split is still cut by the data's own labels, so it is the same images."""
     from .checkpoint import build_from_checkpoint, load_checkpoint, resolve_weights
     path = resolve_weights(task, weights)
     ckpt = load_checkpoint(path, task)
     _, model = build_from_checkpoint(ckpt)
     samples = load_eval_samples(task, data, split, seed)
+    relabelled: dict[str, Any] = {}
+    if relabel:
+        from ..label.relabel import read_decisions
+        from ..label.relabel import relabel as apply_decisions
+        fixed, counts = apply_decisions({"eval": samples}, read_decisions(task, relabel))
+        samples = fixed["eval"]
+        relabelled = {"relabel": str(Path(relabel).resolve()), "labels_changed": counts["changed_eval"]}
     x, y = prepare(task, samples, "reading")
     infer = torch_infer(model)
     ev = evaluate_arrays(task, infer, x, y.numpy(), ckpt["meta"])
@@ -103,7 +114,8 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
         "task": task.name, "kind": "val", "status": "done", "weights": str(path), "data": str(data),
         "split": split, "select_metric": task.select_metric,
         "best": ev.metrics.get(task.select_metric.removeprefix("val_")), "tags": ["val"],
-        "started": time.time()}, indent=2))
+        "started": time.time(), **relabelled}, indent=2))
+    corrected = f", {relabelled['labels_changed']} labels corrected by {relabel}" if relabel else ""
     write_val_report(task, ev, samples.ids, ckpt["meta"], out_dir, infer,
-                     f"glance val {task.name}: {data} ({split}, {len(samples)} images)")
+                     f"glance val {task.name}: {data} ({split}, {len(samples)} images{corrected})")
     return out_dir, ev.metrics

@@ -6,7 +6,6 @@ Everything lands in a fresh runs/TASK/NAME folder. run.json says `running` until
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import math
@@ -200,40 +199,18 @@ def _with_extra(task: Task, train_s: Samples, extra: str, held_out: Samples) -> 
 
 def _with_relabel(task: Task, parts: dict[str, Samples], test: Samples, path: str
                   ) -> tuple[dict[str, Samples], dict[str, Any]]:
-    """The train and val parts with a person's decisions from a labels file in place of their own labels;
-    the test part keeps the data's labels, so the run is graded as runs without the corrections are.
-
-    Only `source=human` rows count (proposals are not decisions). Their files are relative to the root
-    named in `review_root.txt` beside the file (what `glance audit` writes), else to the file's folder
-    (a pool's labels.csv, as `glance label` writes it)."""
-    from ..label.propose import read_labels
-    labels_path = Path(path)
-    if not labels_path.is_file():
-        raise GlanceError(f"--relabel {path}: no such labels file")
-    root_file = labels_path.parent / "review_root.txt"
-    root = Path(root_file.read_text().strip()) if root_file.is_file() else labels_path.parent
-    human = {}
-    for row in read_labels(labels_path).values():
-        if row.source == "human" and row.label:
-            human[str((root / row.file).resolve())] = task.parse_target({"label": row.label}, where=f"{path}: {row.file}")
-
-    def key(item: Any) -> str:
-        return str(Path(item).resolve()) if isinstance(item, (str, Path)) else ""
-    info: dict[str, Any] = {"file": str(labels_path.resolve()), "decisions": len(human)}
-    fixed, seen = {}, 0
-    for name, part in parts.items():
-        targets, changed = list(part.targets), 0
-        for i, item in enumerate(part.items):
-            if key(item) in human:
-                seen += 1
-                changed += human[key(item)] != targets[i]
-                targets[i] = human[key(item)]
-        fixed[name] = dataclasses.replace(part, targets=targets)
-        info[f"changed_{name}"] = changed
-    info["kept_in_test"] = sum(key(i) in human for i in test.items)
-    info["not_in_data"] = len(human) - seen - info["kept_in_test"]
+    """The train and val parts with a person's decisions in place of their own labels (label/relabel.py);
+    the test part keeps the data's labels, so the run is graded as runs without the corrections are."""
+    from ..label.relabel import read_decisions, relabel
+    decisions = read_decisions(task, path)
+    fixed, counts = relabel(parts, decisions)
+    _, in_test = relabel({"test": test}, decisions)
+    info: dict[str, Any] = {"file": str(Path(path).resolve()), "decisions": len(decisions),
+                            "changed_train": counts["changed_train"], "changed_val": counts["changed_val"],
+                            "kept_in_test": in_test["named_test"]}
+    info["not_in_data"] = len(decisions) - counts["named_train"] - counts["named_val"] - info["kept_in_test"]
     console.print(f"--relabel {path}: {info['changed_train']} training and {info['changed_val']} validation labels "
-                  f"changed ({len(human)} decisions; {info['kept_in_test']} about test images, whose labels stay)")
+                  f"changed ({len(decisions)} decisions; {info['kept_in_test']} about test images, whose labels stay)")
     return fixed, info
 
 
