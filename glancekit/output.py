@@ -52,12 +52,19 @@ def write_predictions(out: Path, files: Sequence[Path], preds: Sequence[Predicti
     return out
 
 
-def print_metrics(metrics: dict[str, Any], title: str) -> None:
+def print_metrics(metrics: dict[str, Any], title: str, intervals: dict[str, Any] | None = None) -> None:
+    """A metric table; with `intervals` ({metric: (low, high)}) a 95% interval column beside the values."""
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
+    if intervals:
+        table.add_column("95% interval", justify="right")
     for k, v in metrics.items():
-        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+        row = [k, f"{v:.4f}" if isinstance(v, float) else str(v)]
+        if intervals:
+            lo_hi = intervals.get(k)
+            row.append(f"{lo_hi[0]:.4f} – {lo_hi[1]:.4f}" if lo_hi else "")
+        table.add_row(*row)
     stdout.print(table)
 
 

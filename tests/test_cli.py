@@ -69,6 +69,8 @@ def test_bench_writes_json(tmp_path, tiny_run, digit_folder):
     assert set(b["latency_ms"]) == {"torch_b1_ms", "torch_b64_ms", "onnx_b1_ms", "onnx_b64_ms"}
     assert b["onnx_max_abs_diff"] < 1e-4 and b["params"] > 0
     assert b["onnx_metrics"]["accuracy"] == pytest.approx(b["metrics"]["accuracy"])
+    lo, hi = b["metrics_ci95"]["accuracy"]  # 30 images: an interval a few errors wide around the figure
+    assert lo <= b["metrics"]["accuracy"] <= hi and (hi - lo >= 1 / 30 or lo == hi == 1.0)
 
 
 def test_export_cli(tmp_path, tiny_run, capsys):

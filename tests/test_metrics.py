@@ -271,3 +271,18 @@ def test_auc_against_sklearn_and_mann_whitney_random():
     lo, hi = sorted((fpr[i], 1 - tpr[i]))
     assert np.isfinite(t_eer) and 0.0 <= rate <= 1.0
     assert lo - 1 / min(len(pos), len(neg)) <= rate <= hi + 1 / min(len(pos), len(neg))
+
+
+def test_bootstrap_interval_matches_the_binomial_spread():
+    """1000 images, 900 right: the 95% interval of accuracy is about 0.9 ± 1.96·sqrt(0.9·0.1/1000) = ±0.019."""
+    from glancekit.metrics import accuracy, bootstrap_intervals
+    targets = np.zeros(1000, int)
+    outputs = np.where(np.arange(1000) < 900, 0, 1)
+    ci = bootstrap_intervals(lambda o, t: {"accuracy": accuracy(t, o), "broken": float("nan")}, outputs, targets,
+                             n=400)
+    lo, hi = ci["accuracy"]
+    assert lo < 0.9 < hi
+    assert 0.012 < 0.9 - lo < 0.026 and 0.012 < hi - 0.9 < 0.026
+    assert "broken" not in ci  # a metric no resample could compute gets no interval
+    # the same seed gives the same interval
+    assert bootstrap_intervals(lambda o, t: {"accuracy": accuracy(t, o)}, outputs, targets, n=400)["accuracy"] == ci["accuracy"]

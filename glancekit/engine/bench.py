@@ -89,6 +89,16 @@ def _run_peer(task: Task, name: str, samples: Any, targets: np.ndarray, ours: di
     return {"peer": name, "detected": float(found.mean()), "ms_per_image": ms, "metrics": metrics}
 
 
+def _intervals(task: Task, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any]
+               ) -> dict[str, list[float]]:
+    """95% bootstrap interval of every metric the task's evaluate returns (thresholds stay as shipped)."""
+    from ..metrics import bootstrap_intervals
+    if len(targets) < 2:
+        return {}
+    ci = bootstrap_intervals(lambda o, t: task.evaluate(o, t, meta), outputs, targets)
+    return {k: [round(lo, 6), round(hi, 6)] for k, (lo, hi) in ci.items()}
+
+
 def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 5) -> float:
     for _ in range(warmup):
         fn()
@@ -111,6 +121,7 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     x, y = prepare(task, samples, "reading")
     infer = torch_infer(model)
     ev = evaluate_arrays(task, infer, x, y.numpy(), meta)
+    ci = _intervals(task, ev.outputs, ev.targets, meta)
     peer_result = _run_peer(task, peer, samples, y.numpy(), ev.metrics) if peer else None
     real: dict[str, Any] = {}
     # the task's real photos go beside a synthetic benchmark (the default one or a `synth:...` spec);
@@ -126,8 +137,9 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
         else:
             rs, part = load_eval_samples(task, real_path), "all (none used in training)"
         rx, ry = prepare(task, rs, "reading real")
-        real = {"data": str(real_path), "part": part, "images": len(rs),
-                "metrics": evaluate_arrays(task, infer, rx, ry.numpy(), meta).metrics}
+        rev = evaluate_arrays(task, infer, rx, ry.numpy(), meta)
+        real = {"data": str(real_path), "part": part, "images": len(rs), "metrics": rev.metrics,
+                "metrics_ci95": _intervals(task, rev.outputs, rev.targets, meta)}
 
     shape = (task.channels, *task.input_size)
     x1 = np.ascontiguousarray(x[:1]) if len(x) else np.zeros((1, *shape), np.float32)
@@ -155,7 +167,9 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
             shutil.rmtree(tmpdir, ignore_errors=True)
     result = {
         "task": task.name, "weights": str(wpath), "data": str(data_path), "split": split, "images": len(samples),
-        "metrics": ev.metrics, **({"peer": peer_result} if peer_result else {}), "real": real or (f"no real photos found (looked for {real_path})" if real_path else
+        "metrics": ev.metrics, "metrics_ci95": ci,
+        "ci_note": "95% percentile bootstrap over the images (200 resamples; metrics/bootstrap.py)",
+        **({"peer": peer_result} if peer_result else {}), "real": real or (f"no real photos found (looked for {real_path})" if real_path else
                                  "not run: the --data given is the benchmark" if task.real_data else "the task names no real set"),
         "onnx_metrics": onnx_metrics, "onnx_max_abs_diff": onnx_diff,
         "latency_ms": latency, "latency_note": f"median of {repeats} runs (batch 64: {max(5, repeats // 5)}), "
@@ -174,11 +188,12 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
                        "peer ms per image": f"{peer_result['ms_per_image']:.1f}"},
                       f"peer {peer} on the same {len(samples)} images")
     if real:
-        print_metrics(real["metrics"], f"real photos: {real['data']}, {real['part']} ({real['images']} images)")
+        print_metrics(real["metrics"], f"real photos: {real['data']}, {real['part']} ({real['images']} images)",
+                      real["metrics_ci95"])
     print_metrics({**ev.metrics, **{f"latency {k}": v for k, v in latency.items()}, "params": result["params"],
                    "weights KiB": round(result["weights_bytes"] / 1024, 1), "onnx KiB": round(onnx_size / 1024, 1),
                    "onnx max abs diff": onnx_diff},
-                  f"glance bench {task.name}: {data_path} ({split}, {len(samples)} images)")
+                  f"glance bench {task.name}: {data_path} ({split}, {len(samples)} images)", ci)
     print(f"wrote {out_path}")
     if update_card:
         write_card(task, wpath, {"bench": result})
