@@ -132,7 +132,7 @@ def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64
     x, y = prepare(task, samples, "reading")
     run_dir = new_run_dir(cfg.project, task.name, name or "audit")
     started = time.time()
-    write_run_json(run_dir, task=task.name, kind="audit", status="running", started=started, data=data,
+    write_run_json(run_dir, task=task.name, kind="audit", status="running", tags=["audit"], started=started, data=data,
                    folds=folds, epochs=cfg.epochs, seed=cfg.seed)
     probs = np.zeros((len(x), len(task.labels)), np.float32)
     try:
