@@ -204,7 +204,8 @@ def test_train_relabel_changes_training_labels_only(eye_pool, tmp_path):
     for item, t_old, t_new in zip(parts["train"].items, parts["train"].targets, fixed["train"].targets):
         expected = task.labels.index(flip[Path(item).name]) if Path(item).name in flip else t_old
         assert t_new == expected
-    assert fixed["val"].targets[0] == 1 - parts["val"].targets[0] and fixed["val"].targets[1:] == parts["val"].targets[1:]
+    assert fixed["val"].targets[0] == 1 - parts["val"].targets[0]
+    assert fixed["val"].targets[1:] == parts["val"].targets[1:]
     cfg = TrainConfig.resolve({"epochs": 1, "batch": 16, "model": {"arch": "cnn", "widths": [8, 8, 8]}}, None,
                               {"data": str(labelled), "relabel": str(review), "project": str(tmp_path / "runs"),
                                "name": "relabel"})

@@ -119,7 +119,8 @@ def _file_key(samples: Samples, i: int) -> str:
     return str(item) if isinstance(item, (str, Path)) else samples.ids[i]
 
 
-def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64, name: str | None = None) -> AuditResult:
+def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64,
+          name: str | None = None) -> AuditResult:
     """Cross-fit `folds` models on `data` and write the suspects; see the module docstring."""
     if not task.labels:
         raise GlanceError(f"audit works on classification tasks; {task.name} has no classes")
@@ -132,8 +133,8 @@ def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64
     x, y = prepare(task, samples, "reading")
     run_dir = new_run_dir(cfg.project, task.name, name or "audit")
     started = time.time()
-    write_run_json(run_dir, task=task.name, kind="audit", status="running", tags=["audit"], started=started, data=data,
-                   folds=folds, epochs=cfg.epochs, seed=cfg.seed)
+    write_run_json(run_dir, task=task.name, kind="audit", status="running", tags=["audit"], started=started,
+                   data=data, folds=folds, epochs=cfg.epochs, seed=cfg.seed)
     probs = np.zeros((len(x), len(task.labels)), np.float32)
     try:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -172,7 +173,8 @@ def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64
     oof_acc = float((probs.argmax(1) == labels).mean())
     shown = order[:top]
     grid = rp.image_grid([display_image(x[i]) for i in shown],
-                         [f"#{r + 1} {names[labels[i]]}→{names[suggested[i]]} {p_lab[i]:.2f}" for r, i in enumerate(shown)],
+                         [f"#{r + 1} {names[labels[i]]}→{names[suggested[i]]} {p_lab[i]:.2f}"
+                          for r, i in enumerate(shown)],
                          run_dir / "suspects.png", colors=["red"] * len(shown))
     from ..metrics import confusion_matrix
     cm = rp.plot_confusion(confusion_matrix(labels, probs.argmax(1), len(names)), list(names),
