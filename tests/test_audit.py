@@ -76,6 +76,7 @@ def test_audit_finds_flipped_labels(digit_folder: Path, tmp_path: Path):
     summary = json.loads((run / "audit.json").read_text())
     assert summary["images"] == len(files) and summary["suspects"] == len(suspects)
     assert (run / "report.html").stat().st_size > 10_000 and (run / "suspects.png").is_file()
+    assert (run / "disagreements.png").is_file()
     with open(run / "review.csv", newline="") as fh:  # proposals `glance review` walks, worst first
         review = list(csv.DictReader(fh))
     assert len(review) == len(suspects) and {r["source"] for r in review} == {"proposed"}

@@ -12,7 +12,7 @@ them: the model has learnt its own training labels, mistakes included. So the au
    given label; rank suspects by how little the given label is believed.
 
 It writes `suspects.csv` (file, label, suggested, p(label), p(suggested)), `oof.csv` (every image),
-a grid of the suspects worst first, and a review file in the format of `glance label`, so a person
+a grid of the suspects worst first (and one of the out-of-fold errors the rule did not flag), and a review file in the format of `glance label`, so a person
 can confirm or reject each one with `glance review` (or the web Label page). Nothing in the data
 folder is changed: fixing a label is a person's decision.
 """
@@ -176,6 +176,12 @@ def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64
                          [f"#{r + 1} {names[labels[i]]}→{names[suggested[i]]} {p_lab[i]:.2f}"
                           for r, i in enumerate(shown)],
                          run_dir / "suspects.png", colors=["red"] * len(shown))
+    # Out-of-fold errors the rule did not flag: a model that splits its belief (tempered outputs, ambiguous
+    # images) flags few, and a person may still want to look down this list.
+    others = [int(i) for i in np.argsort(p_lab) if not suspect[i] and probs[i].argmax() != labels[i]][:top]
+    others_grid = rp.image_grid([display_image(x[i]) for i in others],
+                                [f"{names[labels[i]]}→{names[probs[i].argmax()]} {p_lab[i]:.2f}" for i in others],
+                                run_dir / "disagreements.png", colors=["orange"] * len(others))
     from ..metrics import confusion_matrix
     cm = rp.plot_confusion(confusion_matrix(labels, probs.argmax(1), len(names)), list(names),
                            run_dir / "oof_confusion.png")
@@ -187,6 +193,8 @@ def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64
                      if per_pair else "no suspects"]),
         (f"Suspects, least believed label first (p = out-of-fold probability of the given label; first {len(shown)})",
          [grid, rp.html_table([row(i) for i in shown])]),
+        ("Not flagged, but the models answered another class (least believed first; all rows in oof.csv)",
+         [others_grid]),
         ("Out-of-fold confusion matrix (given label vs the models' answer)", [cm]),
     ])
     duration = round(time.time() - started, 1)
