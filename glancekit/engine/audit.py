@@ -12,9 +12,10 @@ them: the model has learnt its own training labels, mistakes included. So the au
    given label; rank suspects by how little the given label is believed.
 
 It writes `suspects.csv` (file, label, suggested, p(label), p(suggested)), `oof.csv` (every image),
-a grid of the suspects worst first (and one of the out-of-fold errors the rule did not flag), and a review file in the format of `glance label`, so a person
-can confirm or reject each one with `glance review` (or the web Label page). Nothing in the data
-folder is changed: fixing a label is a person's decision.
+a grid of the suspects worst first (and one of the out-of-fold errors the rule did not flag), and a
+review file in the format of `glance label`, so a person can confirm or reject each one with
+`glance review` (or the web Label page). Nothing in the data folder is changed: fixing a label is a
+person's decision.
 """
 from __future__ import annotations
 
