@@ -1,9 +1,7 @@
 """Printing and writing results: one place for tables, CSV and JSON, for every task."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import sys
 from pathlib import Path
@@ -13,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import GlanceError
-from .runs.store import RunInfo, atomic_write_text
+from .runs.store import RunInfo, atomic_write_csv, atomic_write_text
 from .tasks import Prediction
 
 # A pipe or a log file has no width: give tables room so paths are not cut off.
@@ -42,11 +40,7 @@ def write_predictions(out: Path, files: Sequence[Path], preds: Sequence[Predicti
         atomic_write_text(out, json.dumps(data, indent=2))
     elif out.suffix.lower() == ".csv":
         rows = prediction_rows(files, preds)
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["path", "prediction", "confidence"])
-        w.writeheader()
-        w.writerows(rows)
-        atomic_write_text(out, buf.getvalue())
+        atomic_write_csv(out, rows, list(rows[0]) if rows else ["path", "prediction", "confidence"])
     else:
         raise GlanceError(f"--out must end in .csv or .json, got {out.name}")
     return out

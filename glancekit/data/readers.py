@@ -52,6 +52,12 @@ class Samples:
         return Samples(self.items + other.items, self.targets + other.targets, self.ids + other.ids,
                        f"{self.source} + {other.source}", {**other.meta, **self.meta}, groups)
 
+def item_key(item: Any) -> str:
+    """The resolved path of an image file item ("" for in-memory images): how an image in one set is
+    recognised in another (a labels file, a held-out part)."""
+    return str(Path(item).resolve()) if isinstance(item, (str, Path)) else ""
+
+
 def photo_groups(ids: list[str]) -> list[str]:
     """Groups for samples whose ids are `PHOTO#N` (the N-th box cut from PHOTO): the photo's name."""
     return [i.rsplit("#", 1)[0] for i in ids]

@@ -178,12 +178,11 @@ def write_synth(task: "Task", out: Path, n: int, seed: int = 0, split: str = "tr
 
     Refuses a folder that already holds a labels.csv (never overwrite someone's data). Returns the
     folder and the measured rendering rate (images/s, rendering only, not counting PNG encoding)."""
-    import csv
     import time
 
     import cv2
 
-    from ..runs.store import atomic_write_text
+    from ..runs.store import atomic_write_csv
     check_task(task)
     if n < 1:
         raise GlanceError("--n must be at least 1")
@@ -203,10 +202,5 @@ def write_synth(task: "Task", out: Path, n: int, seed: int = 0, split: str = "tr
             cv2.imwrite(str(out / "images" / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img)
             rows.append({"file": name, **task.target_columns_dict(target)})
             bar.advance(job)
-    import io
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(out / "labels.csv", buf.getvalue())
+    atomic_write_csv(out / "labels.csv", rows, list(rows[0]))
     return out, n / max(render_s, 1e-9)

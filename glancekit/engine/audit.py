@@ -19,8 +19,6 @@ person's decision.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import time
@@ -43,7 +41,7 @@ from ..errors import GlanceError
 from ..label.propose import Row, write_labels
 from ..progress import console, progress
 from ..runs import report as rp
-from ..runs.store import atomic_write_text, new_run_dir, write_run_json
+from ..runs.store import atomic_write_csv, atomic_write_text, new_run_dir, write_run_json
 from ..tasks import Task
 from ..tasks.base import display_image, softmax
 from .evaluate import torch_infer
@@ -164,8 +162,11 @@ def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64
         return {"file": _file_key(samples, i), "label": names[labels[i]], "suggested": names[suggested[i]],
                 "p_label": round(float(p_lab[i]), 4), "p_suggested": round(float(probs[i, suggested[i]]), 4),
                 "fold": int(fold[i])}
-    _write_csv(run_dir / "suspects.csv", [{"rank": r + 1, **row(i)} for r, i in enumerate(order)])
-    _write_csv(run_dir / "oof.csv", [{**row(i), "suspect": int(suspect[i])} for i in range(len(labels))])
+    columns = ["file", "label", "suggested", "p_label", "p_suggested", "fold"]
+    atomic_write_csv(run_dir / "suspects.csv", [{"rank": r + 1, **row(i)} for r, i in enumerate(order)],
+                     ["rank", *columns])
+    atomic_write_csv(run_dir / "oof.csv", [{**row(i), "suspect": int(suspect[i])} for i in range(len(labels))],
+                     [*columns, "suspect"])
     per_pair: dict[str, int] = {}
     for i in order:
         key = f"{names[labels[i]]} → {names[suggested[i]]}"
@@ -204,17 +205,6 @@ def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64
     atomic_write_text(run_dir / "audit.json", json.dumps({**summary, "per_pair": per_pair, "duration_s": duration},
                                                          indent=2))
     return AuditResult(run_dir, len(labels), len(order), oof_acc, per_pair)
-
-
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    else:
-        buf.write("rank,file,label,suggested,p_label,p_suggested,fold\n")
-    atomic_write_text(path, buf.getvalue())
 
 
 def _write_review(task: Task, run_dir: Path, samples: Samples, order: list[int], suggested: np.ndarray,

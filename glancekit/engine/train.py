@@ -5,8 +5,6 @@ Everything lands in a fresh runs/TASK/NAME folder. run.json says `running` until
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import sys
@@ -25,11 +23,11 @@ from ..config import TrainConfig
 from ..data.dataset import prepare, tensor_dataset
 from ..data.synth import (EpochSampler, MixedDataset, MixedSampler, SynthDataset, check_task, load_photos,
                           parse_spec, synth_samples)
-from ..data.readers import Samples, read_dataset
+from ..data.readers import Samples, item_key, read_dataset
 from ..errors import GlanceError
 from ..progress import console
 from ..runs import report as rp
-from ..runs.store import atomic_write_text, new_run_dir, write_run_json
+from ..runs.store import atomic_write_csv, atomic_write_text, new_run_dir, write_run_json
 from ..tasks import Task, get
 from .checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint
 from .evaluate import Evaluation, evaluate_arrays, split_samples, torch_infer, write_val_report
@@ -81,11 +79,7 @@ class RunRecorder(Callback):
         cols: list[str] = []
         for r in self.history:
             cols += [k for k in r if k not in cols]
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=cols)
-        w.writeheader()
-        w.writerows(self.history)
-        atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
+        atomic_write_csv(self.run_dir / "metrics.csv", self.history, cols)
 
 
 def _loggers(cfg: TrainConfig, run_dir: Path) -> list[Any]:
@@ -183,12 +177,10 @@ def _data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[str, Any
 def _with_extra(task: Task, train_s: Samples, extra: str, held_out: Samples) -> tuple[Samples, dict[str, Any]]:
     """The training part plus `--extra` images, less any image that is also held out (val/test) or
     already in training: a pool's proposals must never grade the model they trained."""
-    def key(item: Any) -> str:
-        return str(Path(item).resolve()) if isinstance(item, (str, Path)) else ""
     more = read_dataset(extra, task)
-    taken = {key(i) for i in held_out.items} | {key(i) for i in train_s.items}
+    taken = {item_key(i) for i in held_out.items} | {item_key(i) for i in train_s.items}
     taken.discard("")
-    keep = [i for i, item in enumerate(more.items) if key(item) not in taken]
+    keep = [i for i, item in enumerate(more.items) if item_key(item) not in taken]
     if not keep:
         raise GlanceError(f"--extra {extra}: every image is already in the data's train, val or test part")
     dropped = len(more) - len(keep)

@@ -15,7 +15,6 @@ person made (`source=human`) are never changed, so re-running after a review onl
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import numpy as np
 
 from ..data.images import list_images, load_image
 from ..errors import GlanceError
-from ..runs.store import atomic_write_text
+from ..runs.store import atomic_write_csv
 from ..tasks import Task
 
 FIELDS = ["file", "label", "source", "confidence", "cluster", "review_rank"]
@@ -61,12 +60,7 @@ def read_labels(path: Path) -> dict[str, Row]:
 
 
 def write_labels(path: Path, rows: dict[str, Row]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=FIELDS)
-    w.writeheader()
-    for row in sorted(rows.values(), key=lambda r: r.file):
-        w.writerow(row.as_csv())
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_csv(path, [row.as_csv() for row in sorted(rows.values(), key=lambda r: r.file)], FIELDS)
 
 
 def embed(task: Task, x: np.ndarray, weights: str | Path | None, seed: int = 0

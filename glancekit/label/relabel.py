@@ -9,14 +9,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ..data.readers import Samples
+from ..data.readers import Samples, item_key
 from ..errors import GlanceError
 from ..tasks import Task
 from .propose import read_labels
-
-
-def _key(item: Any) -> str:
-    return str(Path(item).resolve()) if isinstance(item, (str, Path)) else ""
 
 
 def read_decisions(task: Task, path: str | Path) -> dict[str, Any]:
@@ -28,7 +24,7 @@ def read_decisions(task: Task, path: str | Path) -> dict[str, Any]:
         raise GlanceError(f"--relabel {path}: no such labels file")
     root_file = labels_path.parent / "review_root.txt"
     root = labels_path.parent / root_file.read_text().strip() if root_file.is_file() else labels_path.parent
-    return {_key(root / row.file): task.parse_target({"label": row.label}, where=f"{path}: {row.file}")
+    return {item_key(root / row.file): task.parse_target({"label": row.label}, where=f"{path}: {row.file}")
             for row in read_labels(labels_path).values() if row.source == "human" and row.label}
 
 
@@ -39,7 +35,7 @@ def relabel(parts: dict[str, Samples], decisions: dict[str, Any]) -> tuple[dict[
     for name, part in parts.items():
         targets, changed, named = list(part.targets), 0, 0
         for i, item in enumerate(part.items):
-            new = decisions.get(_key(item))
+            new = decisions.get(item_key(item))
             if new is not None:
                 named += 1
                 changed += new != targets[i]

@@ -6,13 +6,15 @@ those folders, so there is no shared index file to corrupt.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from ..errors import GlanceError
 
@@ -36,6 +38,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_csv(path: Path, rows: Iterable[dict[str, Any]], fieldnames: Sequence[str]) -> None:
+    """A header and one line per row, replacing `path` in one step (a reader never sees half a file)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fieldnames))
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def new_run_dir(project: str | Path, task: str, name: str | None) -> Path:
