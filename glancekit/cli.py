@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--val-data", dest="val_data", help="separate validation set (default: split from --data)")
     t.add_argument("--config", help="YAML file with any option below; flags override it")
     t.add_argument("--epochs", type=int)
+    t.add_argument("--time-budget", dest="time_budget", type=float,
+                   help="minutes of training: after epoch 1 the epoch count is fitted to it (at most --epochs)")
     t.add_argument("--batch", type=int)
     t.add_argument("--lr", help="learning rate, or 'auto' for the LR finder")
     t.add_argument("--optimizer", choices=["adamw", "sgd"])

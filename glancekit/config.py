@@ -18,6 +18,10 @@ class TrainConfig:
     data: str | None = None          # training data (any readable layout)
     val_data: str | None = None      # optional separate validation set; else split from `data`
     epochs: int = 20
+    # Minutes of wall clock for training (None = no limit): after the first epoch the run sets its epoch
+    # count to what fits (never more than `epochs`) and the cosine schedule anneals over that count, so
+    # one command uses a fast machine fully and still ends on a slow one with a finished schedule.
+    time_budget: float | None = None
     batch: int = 64
     lr: float | str = 1e-3           # a number, or "auto" for Lightning's LR finder
     optimizer: str = "adamw"         # adamw | sgd
@@ -119,6 +123,8 @@ class TrainConfig:
             raise GlanceError("epoch_size and val_size must be at least 1")
         if self.mix_repeat < 1:
             raise GlanceError("mix_repeat must be at least 1")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise GlanceError(f"time_budget must be a positive number of minutes, got {self.time_budget}")
         if not 0 <= self.ema < 1:
             raise GlanceError(f"ema must be in [0, 1) (0 = off), got {self.ema}")
         if self.mix and self.data != "synth":

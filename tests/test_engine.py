@@ -212,3 +212,30 @@ def test_training_with_ema_saves_the_average(digit_folder: Path, tmp_path: Path)
     assert "ema: 0.95" in (run / "config.yaml").read_text()
     pred = glancekit.load("digits", weights=run / "weights" / "best.pt", backend="torch")
     assert pred.predict(sorted(digit_folder.glob("*/*.png"))[0]).label
+
+
+def test_time_budget_fits_the_epoch_count(digit_folder: Path, tmp_path: Path):
+    """--time-budget times epoch 1 and keeps the whole epochs that fit, never more than --epochs; the cosine
+    schedule then anneals over that count instead of --epochs."""
+    from glancekit.engine.module import TaskModule
+    from glancekit.engine.train import train
+    base = {"epochs": 30, "batch": 32, "lr": 5e-3, "warmup_epochs": 0.5, "model": {"widths": [4, 8, 16]}}
+    tight = train("digits", TrainConfig.resolve(base, None, {"data": str(digit_folder), "project": str(tmp_path),
+                                                             "name": "tight", "time_budget": 1e-4}))
+    run = json.loads((tight / "run.json").read_text())
+    rows = list(csv.DictReader(open(tight / "metrics.csv")))
+    assert run["status"] == "done" and run["epochs_fitted"] == 1 and len(rows) == 1
+    roomy = train("digits", TrainConfig.resolve({**base, "epochs": 2}, None,
+                                                {"data": str(digit_folder), "project": str(tmp_path),
+                                                 "name": "roomy", "time_budget": 600}))
+    assert json.loads((roomy / "run.json").read_text())["epochs_fitted"] == 2
+    assert len(list(csv.DictReader(open(roomy / "metrics.csv")))) == 2
+    module = TaskModule(get("digits"), TrainConfig.resolve(base, None, {}), steps_per_epoch=10)
+    sched = module.configure_optimizers()["lr_scheduler"]["scheduler"]
+    module.planned_epochs = 4  # what the budget callback sets after epoch 1
+    for _ in range(40):
+        sched.optimizer.step()
+        sched.step()
+    assert sched.get_last_lr()[0] == pytest.approx(5e-3 * 0.01)  # the floor, reached at epoch 4 of the 30 asked
+    with pytest.raises(GlanceError, match="time_budget must be a positive"):
+        TrainConfig.resolve({}, None, {"time_budget": 0})

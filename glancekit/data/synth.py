@@ -110,6 +110,15 @@ def synth_samples(task: "Task", split: str, n: int, seed: int = 0, photos: Seque
                    {"reader": "synth", "synth_seed": seed if split != "test" else TEST_SEED})
 
 
+def single_threaded_rendering() -> None:
+    """Call before DataLoader workers fork: they then render with one OpenCV thread each (the workers are
+    the parallelism; a thread pool per worker on a many-core machine only makes them fight over the
+    cores). It must be the parent: cv2.setNumThreads in a forked child, after the parent's pool has run,
+    hangs the child."""
+    import cv2
+    cv2.setNumThreads(1)
+
+
 class SynthDataset(Dataset):
     """Item i = a fresh render from seed (seed, i), preprocessed; any i ≥ 0 is valid."""
 

@@ -47,6 +47,8 @@ class TaskModule(L.LightningModule):
             self.model = task.build_model(**self.model_kwargs)
         self.lr = float(cfg.lr) if cfg.lr != "auto" else 1e-3  # Lightning's LR finder sets .lr
         self.steps_per_epoch = max(1, steps_per_epoch)
+        # The epochs the cosine schedule anneals over: cfg.epochs, unless --time-budget refits it after epoch 1.
+        self.planned_epochs = cfg.epochs
         self._val_out: list[torch.Tensor] = []
         self._val_tgt: list[torch.Tensor] = []
         self.last_val: tuple[np.ndarray, np.ndarray] | None = None
@@ -134,12 +136,12 @@ class TaskModule(L.LightningModule):
         else:
             opt = torch.optim.AdamW(groups, lr=self.lr)
         if cfg.schedule == "cosine":
-            total = cfg.epochs * self.steps_per_epoch
             warm = int(cfg.warmup_epochs * self.steps_per_epoch)
 
             def factor(step: int) -> float:
                 if step < warm:
                     return (step + 1) / warm
+                total = self.planned_epochs * self.steps_per_epoch  # read each step: a time budget may refit it
                 t = (step - warm) / max(1, total - warm)
                 return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 

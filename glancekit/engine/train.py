@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..config import TrainConfig
 from ..data.dataset import prepare, tensor_dataset
 from ..data.synth import (EpochSampler, MixedDataset, MixedSampler, SynthDataset, check_task, load_photos,
-                          parse_spec, synth_samples)
+                          parse_spec, single_threaded_rendering, synth_samples)
 from ..data.readers import Samples, item_key, read_dataset
 from ..errors import GlanceError
 from ..progress import console
@@ -72,7 +72,7 @@ class RunRecorder(Callback):
             write_run_json(self.run_dir, best=value, best_epoch=self.best_epoch)
         if not sys.stderr.isatty():  # no live bar: one line per epoch instead
             shown = {k: v for k, v in row.items() if k in ("train_loss", "val_loss", key, "lr")}
-            console.print(f"epoch {int(row['epoch'])}/{self.cfg.epochs} " +
+            console.print(f"epoch {int(row['epoch'])}/{trainer.max_epochs} " +
                           " ".join(f"{k}={v:.4g}" for k, v in shown.items()))
 
     def _write_csv(self) -> None:
@@ -80,6 +80,41 @@ class RunRecorder(Callback):
         for r in self.history:
             cols += [k for k in r if k not in cols]
         atomic_write_csv(self.run_dir / "metrics.csv", self.history, cols)
+
+
+class TimeBudget(Callback):
+    """`--time-budget MIN`: fit the number of epochs to a wall-clock budget.
+
+    Why not Lightning's `max_time`: it stops mid-schedule, with the learning rate still high and the last
+    epoch unvalidated. Here the first epoch (the warm-up) is timed, the epoch count becomes the whole
+    epochs that fit (at most `--epochs`), and the cosine schedule anneals over that count, so the run
+    ends as a run given that `--epochs` would. The count is fixed once, so the schedule stays smooth; if
+    later epochs run slower than the first (a busy machine), the run stops before the one that would overrun.
+    """
+
+    def __init__(self, run_dir: Path, minutes: float) -> None:
+        self.run_dir, self.budget_s = run_dir, minutes * 60.0
+        self._t0 = time.time()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t0 = time.time()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        done = trainer.current_epoch + 1
+        elapsed = time.time() - self._t0
+        per_epoch = elapsed / done
+        if done == 1:
+            fitted = max(1, min(int(trainer.max_epochs or 1), int(self.budget_s // per_epoch)))
+            trainer.fit_loop.max_epochs = fitted
+            assert isinstance(pl_module, TaskModule)
+            pl_module.planned_epochs = fitted
+            write_run_json(self.run_dir, time_budget_s=round(self.budget_s, 1), epochs_fitted=fitted,
+                           first_epoch_s=round(per_epoch, 1))
+            console.print(f"time budget {self.budget_s / 60:g} min: epoch 1 took {per_epoch:.1f} s → {fitted} epochs")
+        elif done < int(trainer.max_epochs or 0) and elapsed + per_epoch > self.budget_s:
+            trainer.should_stop = True
+            write_run_json(self.run_dir, stopped_by_time_budget_after=done)
+            console.print(f"time budget: stopping after epoch {done} (the next would overrun)")
 
 
 def _loggers(cfg: TrainConfig, run_dir: Path) -> list[Any]:
@@ -288,6 +323,8 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
                 sampler = MixedSampler(cfg.epoch_size, len(x_mix), cfg.mix_repeat, cfg.seed)
             train_dl = DataLoader(dataset, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers,
                                   drop_last=len(sampler) > cfg.batch, persistent_workers=False)
+            if cfg.workers:
+                single_threaded_rendering()
         else:
             train_dl = DataLoader(tensor_dataset(x_tr, y_tr), batch_size=cfg.batch, shuffle=True, generator=gen,
                                   num_workers=cfg.workers, drop_last=len(x_tr) > cfg.batch)
@@ -295,7 +332,8 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
         module = TaskModule(task, cfg, len(train_dl))
         base_meta = {"data": cfg.data, "split": split_info, "input_size": list(task.input_size)}
         recorder = RunRecorder(run_dir, task, cfg, base_meta)
-        callbacks: list[Callback] = [recorder]
+        # the budget first: epoch 1's line then shows the fitted count
+        callbacks: list[Callback] = ([TimeBudget(run_dir, cfg.time_budget)] if cfg.time_budget else []) + [recorder]
         if cfg.patience > 0:
             callbacks.append(EarlyStopping(task.select_metric, patience=cfg.patience, mode=task.select_mode))
         if sys.stderr.isatty():
