@@ -82,6 +82,18 @@ def test_tiny_keypoint_gesture_run(tmp_path, monkeypatch):
     assert set(ckpt["meta"]["assembled_from"]["sha256"]) == {"gestures", "hand_keypoints", "gestures_kp"}
     assert main(["export", "gestures", "--weights", str(fused), "--atol", "1e-2"]) == 0  # untrained: see the next test
 
+    # A fused model as --image (the shipped one, whose image run is gone): its image classifier is fused again.
+    again = tmp_path / "again.pt"
+    monkeypatch.setattr(sys, "argv", [
+        "gestures_fusion.py", "--image", str(fused), "--keypoints", task.keypoint_weights,
+        "--reader", str(project / "gestures_kp" / "g" / "weights" / "best.pt"), "--n", "18", "--val", "18",
+        "--write", str(again)])
+    runpy.run_path(str(ROOT / "tools" / "gestures_fusion.py"), run_name="__main__")
+    refused = load_checkpoint(again, get("gestures"))
+    image_keys = [k for k in ckpt["state_dict"] if k.startswith("image_net.")]
+    assert image_keys and all(torch.equal(refused["state_dict"][k], ckpt["state_dict"][k]) for k in image_keys)
+    assert refused["meta"]["assembled_from"]["parts"]["gestures"].endswith("(its image classifier)")
+
 
 def test_fused_model_is_both_readers_in_one_graph(tmp_path):
     """FusedGestures' torch graph gives what the two shipped paths give (the image classifier; keypoints

@@ -51,7 +51,8 @@ def halves(fused: FusedGestures, x: np.ndarray, flip: bool = False) -> tuple[np.
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--image", default=None, help="gestures image classifier weights (default: shipped)")
+    ap.add_argument("--image", default=None, help="gestures image classifier weights, or a fused model whose image "
+                    "classifier is taken (default: the shipped, fused model)")
     ap.add_argument("--keypoints", default=None, help="hand_keypoints weights (default: shipped)")
     ap.add_argument("--reader", default=None, help="gestures_kp weights (default: shipped)")
     ap.add_argument("--n", type=int, default=1800, help="held-out-style test renders")
@@ -67,8 +68,10 @@ def main() -> None:
     if a.flip:  # parts as bare nets: one that averages over mirror images itself would do it twice
         parts = {n: without_flip_average(c) for n, c in parts.items()}
     image = parts["gestures"]
-    if "fuse" in image["model_kwargs"]:
-        raise SystemExit("--image is already a fused model: pass the image classifier's own weights")
+    took_image_part = "fuse" in image["model_kwargs"]
+    if took_image_part:  # e.g. the shipped model: fuse its own image classifier again
+        image, _ = task.trainable_checkpoint(image)
+        parts["gestures"] = image
     kwargs = {**image["model_kwargs"], "fuse": {"weight": 0.0, "keypoints": parts["hand_keypoints"]["model_kwargs"],
                                                 "reader": parts["gestures_kp"]["model_kwargs"]}}
     fused = task.build_model(**kwargs)
@@ -107,7 +110,8 @@ def main() -> None:
                 "assembled_from": {"how": "tools/gestures_fusion.py: weighted mean of log-probabilities" +
                                           (", averaged over the image and its mirror image" if a.flip else ""),
                                    "weight": w, "picked_on": f"synth:val:{a.val}",
-                                   "parts": {n: str(p) for n, p in paths.items()},
+                                   "parts": {n: str(p) + (" (its image classifier)" if n == "gestures" and
+                                                          took_image_part else "") for n, p in paths.items()},
                                    "sha256": {n: file_sha256(p) for n, p in paths.items()}}}
         Path(a.write).parent.mkdir(parents=True, exist_ok=True)
         model: torch.nn.Module = fused
