@@ -153,3 +153,15 @@ def test_mirror_averaged_heatmaps_are_flip_equivariant_and_added_without_retrain
     kw, bare = initial_model(task, str(tmp_path / "flip.pt"), {})
     assert kw == {} and type(bare) is type(net)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in bare.state_dict().items())
+
+
+def test_synthetic_training_says_when_the_background_photos_are_missing(tmp_path, monkeypatch, capsys):
+    """Without the shared photos the renders fall back to procedural backgrounds: the run says so (it is
+    graded on renders over photos), and records that it had none."""
+    from glancekit.config import TrainConfig
+    from glancekit.engine.train import _synth_data
+    monkeypatch.setenv("GLANCE_DATA", str(tmp_path / "nothing"))
+    cfg = TrainConfig.resolve(get("hand_keypoints").train_defaults, None, {"epoch_size": 4, "val_size": 2})
+    _, _, info = _synth_data(get("hand_keypoints"), cfg)
+    assert info["background_photos"] == 0 and info["backgrounds"] is None
+    assert "no background photos" in capsys.readouterr().err

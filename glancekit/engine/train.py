@@ -246,8 +246,12 @@ def _synth_data(task: Task, cfg: TrainConfig) -> tuple[Samples, Samples, dict[st
     label distribution); the loader renders fresh images every epoch."""
     check_task(task)
     if cfg.backgrounds is None:  # the photos the benchmark renders over, when the shared data has them
-        from .bench import default_backgrounds
+        from .bench import data_root, default_backgrounds
         cfg.backgrounds = default_backgrounds(task)
+        if cfg.backgrounds is None and task.synth_backgrounds:
+            # Said out loud: a model trained without them is graded on renders over photos, and scores lower.
+            console.print(f"[yellow]no background photos[/] at {data_root() / task.synth_backgrounds}: the renders get "
+                          "procedural backgrounds only (pass --backgrounds DIR, or set GLANCE_DATA)")
     photos = load_photos(cfg.backgrounds)
     preview = synth_samples(task, "train", min(cfg.epoch_size, 600), cfg.seed, photos)
     preview.meta["photos"] = photos
