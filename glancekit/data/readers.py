@@ -52,6 +52,7 @@ class Samples:
         return Samples(self.items + other.items, self.targets + other.targets, self.ids + other.ids,
                        f"{self.source} + {other.source}", {**other.meta, **self.meta}, groups)
 
+
 def item_key(item: Any) -> str:
     """The resolved path of an image file item ("" for in-memory images): how an image in one set is
     recognised in another (a labels file, a held-out part)."""
