@@ -330,6 +330,10 @@ def _cmd_audit(a: argparse.Namespace) -> None:
     r = audit(task, a.data, cfg, a.folds, a.top, a.name)
     pairs = ", ".join(f"{k}: {v}" for k, v in r.per_pair.items()) or "none"
     print(f"{r.suspects} of {r.images} labels look wrong ({pairs}); out-of-fold accuracy {r.oof_accuracy:.4f}")
+    key = task.select_metric.removeprefix("val_")
+    if key in r.oof_metrics and key != "accuracy":
+        lo, hi = r.oof_intervals.get(key, (float("nan"), float("nan")))
+        print(f"the recipe out of fold: {key} {r.oof_metrics[key]:.4f} (95% interval {lo:.4f}–{hi:.4f})")
     print(f"suspects: {r.run / 'suspects.csv'}; report: {r.run / 'report.html'}")
     review = r.run / "review_root.txt"
     if review.exists():

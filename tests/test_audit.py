@@ -75,6 +75,11 @@ def test_audit_finds_flipped_labels(digit_folder: Path, tmp_path: Path):
         assert len(list(csv.DictReader(fh))) == len(files)
     summary = json.loads((run / "audit.json").read_text())
     assert summary["images"] == len(files) and summary["suspects"] == len(suspects)
+    # The recipe's own out-of-fold score: the task's metrics on the pooled answers, with an interval.
+    oof = summary["oof_metrics"]
+    assert oof["accuracy"] == pytest.approx(summary["out-of-fold accuracy"], abs=1e-4)
+    lo, hi = summary["oof_intervals"]["accuracy"]
+    assert lo <= oof["accuracy"] <= hi and hi - lo > 0
     assert (run / "report.html").stat().st_size > 10_000 and (run / "suspects.png").is_file()
     assert (run / "disagreements.png").is_file()
     with open(run / "review.csv", newline="") as fh:  # proposals `glance review` walks, worst first
