@@ -101,8 +101,8 @@ def test_face_draws_the_hands_where_the_label_says(hour, minute):
     """On an upright face, the minute hand's ink lies along the minute angle, not opposite it."""
     rng = np.random.default_rng(hour * 60 + minute)
     size = 200
-    face, mask, _ = sc._face(rng, size, hour, minute, 0.0, ("round", "bare", "baton"))
-    face2, _, _ = sc._face(np.random.default_rng(hour * 60 + minute), size, (hour + 6) % 12, (minute + 30) % 60, 0.0,
+    face, mask, _, _ = sc._face(rng, size, hour, minute, 0.0, ("round", "bare", "baton"))
+    face2, _, _, _ = sc._face(np.random.default_rng(hour * 60 + minute), size, (hour + 6) % 12, (minute + 30) % 60, 0.0,
                         ("round", "bare", "baton"))
     diff = np.abs(face.astype(int) - face2.astype(int)).sum(2)  # only the hands differ between the two
 
@@ -253,3 +253,25 @@ def test_round_dials_without_an_up_mark_stay_upright(monkeypatch):
     assert {up for up, _ in ticks_round} == {True, False}  # with and without a logo
     assert all(rot <= 8 for up, rot in ticks_round if not up)
     assert all(up and rot == 25 for up, rot in roman_round + ticks_octagon)
+
+
+def test_occluders_leave_both_hands_readable():
+    """An occluder may hide at most a third of a hand and never its tip (a clock whose minute hand is
+    hidden has a label no one could read); the renderer places it again until it does."""
+    spine = np.stack([np.linspace(10, 50, sc.SPINE_POINTS), np.full(sc.SPINE_POINTS, 20.0)], 1)
+    hands = np.stack([spine, np.tile([30.0, 40.0], (sc.SPINE_POINTS, 1))])  # the other hand: short, out of the way
+    blob = np.zeros((64, 64), bool)
+    assert sc.hands_readable(blob, hands)
+    blob[15:26, 8:20] = True  # the first fifth of the hand, at the pivot
+    assert sc.hands_readable(blob, hands)
+    blob[:] = False
+    blob[15:26, 46:56] = True  # only the tip
+    assert not sc.hands_readable(blob, hands)
+    blob[:] = False
+    blob[15:26, 8:34] = True  # more than a third
+    assert not sc.hands_readable(blob, hands)
+    seen = {}
+    for seed in range(300):
+        s = sc.render_clock(np.random.default_rng(seed), 96, family=("round", "ticks", "baton"))
+        seen[s.occluder] = seen.get(s.occluder, 0) + 1
+    assert seen.get("kept", 0) > 40 and seen.get("moved", 0) >= 1 and seen["none"] > 150, seen

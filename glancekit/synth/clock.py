@@ -44,6 +44,9 @@ TEST_FAMILIES = tuple(f for f in FAMILIES if f in HELD_OUT_FAMILIES)
 ROMAN = ("XII", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI")
 FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
          cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_COMPLEX_SMALL)
+SPINE_POINTS = 25      # points sampled along each hand to judge what an occluder hides
+MAX_HIDDEN = 1 / 3     # the most of a hand's length an occluder may cover (its tip never)
+OCCLUDER_TRIES = 8
 WORDS = ("QUARTZ", "SWISS", "TIME", "OFFICE", "IKEA", "SEIKO", "CITIZEN", "ACME", "MADE IN", "1984", "KIENZLE")
 
 
@@ -53,6 +56,9 @@ class ClockSample:
     hour: int          # 0..11 (0 is 12 o'clock)
     minute: int        # 0..59
     family: tuple[str, str, str]
+    # What the occluder did: "none" (no occluder drawn), "kept" (its first place leaves the hands
+    # readable), "moved" (placed again until it did), "dropped" (no readable place found).
+    occluder: str = "none"
 
 
 # ------------------------------------------------------------------------------------------- the face
@@ -130,8 +136,9 @@ def _put_text_centered(img: np.ndarray, text: str, center: tuple[float, float], 
 
 
 def _face(rng: np.random.Generator, size: int, hour: int, minute: int, second: float,
-          family: tuple[str, str, str]) -> tuple[np.ndarray, np.ndarray, bool]:
-    """An upright clock face (RGB), its alpha mask, and whether the face itself shows which way is up.
+          family: tuple[str, str, str]) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray]:
+    """An upright clock face (RGB), its alpha mask, whether the face itself shows which way is up, and
+    points along the hour and minute hands, pivot to tip ((2, SPINE_POINTS, 2), face pixels).
 
     A round dial with only ticks (or dots) looks the same turned by 30°: unless numerals or a logo
     mark "up", its rotation in a photo cannot be read from the face, and `render_clock` keeps it upright.
@@ -233,7 +240,10 @@ def _face(rng: np.random.Generator, size: int, hour: int, minute: int, second: f
     cv2.circle(img, (int(c * 16), int(c * 16)), int(cap * 16), hand_col, -1, cv2.LINE_AA, 4)
     # Square and octagonal outlines repeat every 90° / 45°, which a 25° turn never reaches.
     shows_up = numerals in ("arabic", "roman") or logo or dial != "round"
-    return img, mask, shows_up
+    t = np.linspace(0, 1, SPINE_POINTS)[:, None]
+    spines = np.stack([c + t * length * np.array([math.sin(a), -math.cos(a)])
+                       for a, length in ((a_hour, h_len), (a_min, m_len))]).astype(np.float32)
+    return img, mask, shows_up, spines
 
 
 # ------------------------------------------------------------------------------------------- geometry
@@ -274,7 +284,7 @@ def render_clock(rng: np.random.Generator, size: int = 128, hour: int | None = N
     family = families[int(rng.integers(len(families)))] if family is None else family
     second = float(rng.uniform(0, 60))
     face_px = 2 * size  # draw the face at twice the output size: the warp then antialiases it
-    face, mask, shows_up = _face(rng, face_px, hour, minute, second, family)
+    face, mask, shows_up, spines = _face(rng, face_px, hour, minute, second, family)
     has_marks = family[1] != "bare"
     # Where the face does not show "up" (no marks at all, or a round dial whose marks repeat every 30°),
     # only the photo's orientation does: such clocks stay nearly upright, as they hang on real walls.
@@ -302,17 +312,54 @@ def render_clock(rng: np.random.Generator, size: int = 128, hour: int | None = N
         cv2.ellipse(g, cxy, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
         g = cv2.GaussianBlur(g, (0, 0), size / 15) * alpha[..., 0]
         img = img + g[..., None] * rng.uniform(60, 200)
-    if rng.random() < 0.25:  # partial occlusion by some object in front
-        occ = _color(rng)
+    occluder = "none"
+    if rng.random() < 0.25:  # partial occlusion by some object in front, never hiding the time
+        hands = cv2.perspectiveTransform(spines.reshape(1, -1, 2), hmat).reshape(spines.shape)
+        occluder = _occlude(rng, img, hands)
+    img = _photometric(rng, np.clip(img, 0, 255).astype(np.float32))
+    return ClockSample(img, hour, minute, family, occluder)
+
+
+def _occlude(rng: np.random.Generator, img: np.ndarray, hands: np.ndarray) -> str:
+    """Draw one occluding blob where it leaves both hands readable: each hand's tip visible and at
+    most MAX_HIDDEN of its length covered. A clock whose minute hand is hidden has a label no one could
+    read (and with its tip hidden, the minute hand looks as short as the hour hand), so such renders
+    only teach noise and cap any benchmark below what a person could score. Up to OCCLUDER_TRIES places
+    are drawn; the first try consumes the random stream as the renderer always did."""
+    size = img.shape[0]
+    occ = _color(rng)
+    for attempt in range(OCCLUDER_TRIES):
         p = rng.integers(0, size, 2)
         s = rng.integers(size // 10, size // 4, 2)
         if rng.random() < 0.5:
-            cv2.rectangle(img, (int(p[0]), int(p[1])), (int(p[0] + s[0]), int(p[1] + s[1])), occ, -1)
+            def draw(target: np.ndarray, color: tuple) -> None:
+                cv2.rectangle(target, (int(p[0]), int(p[1])), (int(p[0] + s[0]), int(p[1] + s[1])), color, -1)
         else:
-            cv2.ellipse(img, (int(p[0]), int(p[1])), (int(s[0]), int(s[1] // 2)), float(rng.uniform(0, 180)),
-                        0, 360, occ, -1, cv2.LINE_AA)
-    img = _photometric(rng, np.clip(img, 0, 255).astype(np.float32))
-    return ClockSample(img, hour, minute, family)
+            angle = float(rng.uniform(0, 180))
+
+            def draw(target: np.ndarray, color: tuple) -> None:
+                cv2.ellipse(target, (int(p[0]), int(p[1])), (int(s[0]), int(s[1] // 2)), angle, 0, 360, color, -1,
+                            cv2.LINE_AA)
+        blob = np.zeros(img.shape[:2], np.uint8)
+        draw(blob, (255,))
+        if hands_readable(blob > 127, hands):
+            draw(img, occ)
+            return "kept" if attempt == 0 else "moved"
+    return "dropped"
+
+
+def hands_readable(blob: np.ndarray, hands: np.ndarray) -> bool:
+    """Whether a person could still read both hands past an occluder `blob` (HxW bool, True = covered):
+    `hands` holds points along each hand, pivot to tip, in image pixels."""
+    h, w = blob.shape
+    for spine in hands:
+        xy = np.round(spine).astype(int)
+        inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+        covered = np.zeros(len(xy), bool)
+        covered[inside] = blob[xy[inside, 1], xy[inside, 0]]
+        if covered[-1] or covered.mean() > MAX_HIDDEN:
+            return False
+    return True
 
 
 def time_str(hour: int, minute: int) -> str:
