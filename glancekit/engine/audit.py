@@ -15,7 +15,7 @@ The same out-of-fold answers also score the recipe itself: every labelled image 
 model that never saw it, with the task's own metrics (EER for eyes) and a bootstrap interval. On a small
 set that is a much tighter figure than a held-out split gives (eyes: 2,399 graded crops instead of 360),
 so it is the figure to compare two recipes by. Pooling the answers of K models mixes their calibrations,
-which can move a threshold-free metric such as EER a little either way (eyes, 3 folds: within 0.2 points
+which can move a threshold-free metric such as EER a little either way (eyes, 3 folds: within 0.35 points
 of the mean of the per-fold figures).
 
 It writes `suspects.csv` (file, label, suggested, p(label), p(suggested)), `oof.csv` (every image),
