@@ -119,7 +119,7 @@ class AuditResult:
     oof_accuracy: float
     per_pair: dict[str, int]
     oof_metrics: dict[str, float]
-    oof_intervals: dict[str, tuple[float, float]]
+    oof_intervals: dict[str, list[float]]  # [low, high]
 
 
 def _file_key(samples: Samples, i: int) -> str:
@@ -223,14 +223,15 @@ def audit(task: Task, data: str, cfg: TrainConfig, folds: int = 5, top: int = 64
 
 
 def out_of_fold_scores(task: Task, probs: np.ndarray, labels: np.ndarray
-                       ) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
-    """The task's own metrics on the pooled out-of-fold probabilities, and their 95% bootstrap intervals.
-    The task's evaluate reads logits; log-probabilities are logits that softmax back to the same values."""
-    from ..metrics import bootstrap_intervals
+                       ) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """The task's own metrics on the pooled out-of-fold probabilities, and their 95% bootstrap intervals
+    (computed as `glance bench` computes them). The task's evaluate reads logits; log-probabilities are
+    logits that softmax back to the same values."""
+    from .bench import metric_intervals
     logits = np.log(np.clip(probs, 1e-12, None))
     metrics = {k: float(v) for k, v in task.evaluate(logits, labels).items()
                if isinstance(v, (int, float)) and np.isfinite(v)}
-    intervals = bootstrap_intervals(lambda o, t: task.evaluate(o, t), logits, labels)
+    intervals = metric_intervals(task, logits, labels, {})
     return metrics, {k: intervals[k] for k in metrics if k in intervals}
 
 

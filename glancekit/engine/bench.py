@@ -89,7 +89,7 @@ def _run_peer(task: Task, name: str, samples: Any, targets: np.ndarray, ours: di
     return {"peer": name, "detected": float(found.mean()), "ms_per_image": ms, "metrics": metrics}
 
 
-def _intervals(task: Task, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any]
+def metric_intervals(task: Task, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any]
                ) -> dict[str, list[float]]:
     """95% bootstrap interval of every metric the task's evaluate returns (thresholds stay as shipped)."""
     from ..metrics import bootstrap_intervals
@@ -121,7 +121,7 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     x, y = prepare(task, samples, "reading")
     infer = torch_infer(model)
     ev = evaluate_arrays(task, infer, x, y.numpy(), meta)
-    ci = _intervals(task, ev.outputs, ev.targets, meta)
+    ci = metric_intervals(task, ev.outputs, ev.targets, meta)
     peer_result = _run_peer(task, peer, samples, y.numpy(), ev.metrics) if peer else None
     real: dict[str, Any] = {}
     # the task's real photos go beside a synthetic benchmark (the default one or a `synth:...` spec);
@@ -139,7 +139,7 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
         rx, ry = prepare(task, rs, "reading real")
         rev = evaluate_arrays(task, infer, rx, ry.numpy(), meta)
         real = {"data": str(real_path), "part": part, "images": len(rs), "metrics": rev.metrics,
-                "metrics_ci95": _intervals(task, rev.outputs, rev.targets, meta)}
+                "metrics_ci95": metric_intervals(task, rev.outputs, rev.targets, meta)}
 
     shape = (task.channels, *task.input_size)
     x1 = np.ascontiguousarray(x[:1]) if len(x) else np.zeros((1, *shape), np.float32)
