@@ -275,3 +275,67 @@ def test_occluders_leave_both_hands_readable():
         s = sc.render_clock(np.random.default_rng(seed), 96, family=("round", "ticks", "baton"))
         seen[s.occluder] = seen.get(s.occluder, 0) + 1
     assert seen.get("kept", 0) > 40 and seen.get("moved", 0) >= 1 and seen["none"] > 150, seen
+
+
+# ------------------------------------------------------------------------------------- the mirror view
+
+@pytest.mark.parametrize("hour,minute,second", [(2, 10, 30.0), (9, 41, 1.0), (0, 0, 59.0), (5, 33, 12.0)])
+def test_a_mirrored_face_shows_the_mirror_time(hour, minute, second):
+    """Mirror the hands a face draws: they read the time `mirror_time` gives. The minute hand sits
+    `second` seconds past the minute, so its mirror reads 59-m, not 60-m; the hour hand reads 11-h."""
+    from glancekit.tasks.clock import mirror_time
+    _, _, _, spines = sc._face(np.random.default_rng(1), 200, hour, minute, second, ("round", "bare", "baton"))
+
+    def reads(spine: np.ndarray, per_turn: int) -> float:  # clockwise from 12 o'clock, mirrored in x
+        dx, dy = spine[-1] - spine[0]
+        return (math.degrees(math.atan2(-dx, -dy)) % 360) / 360 * per_turn
+
+    h, m = mirror_time(hour, minute)
+    assert math.floor(reads(spines[1], 60)) == m
+    # The hour hand lies between h and h+1 (on h+1 exactly when the original minute is 0: 12:00 → 11:59).
+    assert (reads(spines[0], 12) - h) % 12 <= 1 + 1e-6
+
+
+def test_clock_mirror_maps_outputs_to_the_mirror_time_and_back():
+    from glancekit.tasks.clock import ClockMirror, mirror_time
+    task = get("clock")
+    rng = np.random.default_rng(3)
+    times = np.stack([rng.integers(0, 12, 200), rng.integers(0, 60, 200)], 1)
+    mirror = ClockMirror()
+    out = torch.tensor(perfect_outputs(times))
+    pred = task.decode_times(mirror(out).numpy())[0]
+    assert (pred == np.stack(mirror_time(times[:, 0], times[:, 1]), 1)).all()
+    assert torch.equal(mirror(mirror(out)), out)
+
+
+def test_flip_averaged_clock_reads_a_mirror_as_the_mirror_time(tmp_path):
+    """The averaged model's answer for a mirrored photo is its answer for the photo, mirrored; the
+    bare net's is not. It saves and exports as one graph like the other mirror-averaged tasks."""
+    from glancekit.engine.checkpoint import build_from_checkpoint, load_checkpoint, save_checkpoint
+    from glancekit.tasks.clock import ClockMirror
+    task = get("clock")
+    torch.manual_seed(0)
+    kwargs = {"widths": [8, 16], "depths": [1, 1], "stem": 8, "hidden": 16, "flip_average": True}
+    model = task.build_model(**kwargs).eval()
+    x = torch.randn(3, 3, 144, 144)
+    with torch.no_grad():
+        assert torch.allclose(ClockMirror()(model(x.flip(-1))), model(x), atol=1e-5)
+        assert not torch.allclose(ClockMirror()(model.net(x.flip(-1))), model.net(x), atol=1e-5)
+    save_checkpoint(tmp_path / "w.pt", task, model, kwargs, {})
+    _, again = build_from_checkpoint(load_checkpoint(tmp_path / "w.pt"))
+    with torch.no_grad():
+        assert torch.allclose(again.eval()(x), model(x))
+
+
+def test_augment_mirrors_images_with_their_mirror_times():
+    from glancekit.tasks.clock import mirror_time
+    task = get("clock")
+    torch.manual_seed(0)
+    x = torch.randn(64, 3, 8, 8)
+    y = torch.stack([torch.randint(0, 12, (64,)), torch.randint(0, 60, (64,))], 1)
+    xa, ya = task.augment(x.clone(), y.clone())
+    flipped = torch.tensor([torch.equal(xa[i], x[i].flip(-1)) for i in range(64)])
+    kept = torch.tensor([torch.equal(xa[i], x[i]) for i in range(64)])
+    assert (flipped ^ kept).all() and 10 < int(flipped.sum()) < 54
+    h, m = mirror_time(y[:, 0], y[:, 1])
+    assert torch.equal(ya[flipped], torch.stack([h, m], 1)[flipped]) and torch.equal(ya[kept], y[kept])

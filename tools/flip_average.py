@@ -1,9 +1,11 @@
 """Give trained weights test-time mirror averaging: the same net answers with the mean of its outputs for
 an image and for its mirror image (models/flip.py), with no retraining. One weights file, one ONNX graph.
 
-Only for tasks whose answer does not change under a horizontal flip and whose `build_model` takes
-`flip_average`: hand_keypoints (heatmaps are flipped back; joint order is the same for a mirrored hand),
-gestures and eyes. A digit or a clock read in a mirror is another digit or time, so those have none.
+Only for tasks whose `build_model` takes `flip_average`: those whose answer does not change under a
+horizontal flip, hand_keypoints (heatmaps are flipped back; joint order is the same for a mirrored hand),
+gestures and eyes, and clock, whose mirror shows a known other time (tasks/clock.py `mirror_time`), so
+the mirror's reading is mapped back before averaging. A digit in a mirror is no digit, so digits has none.
+The second view doubles the work per image: measure latency with `glance bench` before shipping it.
 Thresholds fitted on validation (gestures' no_gesture, eyes' EER) were fitted without the averaging:
 for gestures use `tools/gestures_fusion.py --flip`, which refits it.
 
@@ -30,7 +32,7 @@ def main() -> None:
     ckpt = load_checkpoint(a.weights)
     task = get(ckpt["task"])
     if "flip_average" not in inspect.signature(task.build_model).parameters:
-        raise SystemExit(f"{task.name} has no mirror averaging: its answer changes under a horizontal flip")
+        raise SystemExit(f"{task.name} has no mirror averaging: its mirror image has no answer to map back")
     if ckpt["model_kwargs"].get("flip_average"):
         raise SystemExit(f"{a.weights} already averages over mirror images")
     flipped = flip_averaged(ckpt)

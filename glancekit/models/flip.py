@@ -4,7 +4,9 @@ For inputs whose label does not change under a horizontal flip (a left eye mirro
 still open or closed; a mirrored "like" is still "like"), averaging both views removes the part of the
 error that depends on which side the input came from. For dense outputs (`maps=True`: one heatmap per
 keypoint, whose identities do not swap under a flip, as a mirrored right hand is a left hand with the
-same joint order) the mirror's maps are flipped back before averaging. It costs one more forward pass,
+same joint order) the mirror's maps are flipped back before averaging. Where the answer does change
+under a flip in a known way (a clock in a mirror reads another time: tasks/clock.py `ClockMirror`),
+`unmirror` maps the mirror's outputs back to the image's before averaging. It costs one more forward pass,
 keeps one weights file and exports to ONNX as one graph, so the shipped model, its export and its
 threshold all include the averaging.
 """
@@ -17,15 +19,17 @@ from torch import nn
 
 
 class FlipAverage(nn.Module):
-    def __init__(self, net: nn.Module, maps: bool = False) -> None:
+    def __init__(self, net: nn.Module, maps: bool = False, unmirror: nn.Module | None = None) -> None:
         super().__init__()
-        self.net, self.maps = net, maps
+        self.net, self.maps, self.unmirror = net, maps, unmirror
 
     def _both(self, fn: Any, x: torch.Tensor) -> torch.Tensor:
         # One pass over a batch of 2n (the inputs, then their mirrors) is cheaper than two passes of n.
         y = fn(torch.cat([x, x.flip(-1)]))
         n = x.shape[0]
         mirrored = y[n:].flip(-1) if self.maps else y[n:]
+        if self.unmirror is not None:  # outputs that name a side: map the mirror's answer back first
+            mirrored = self.unmirror(mirrored)
         return (y[:n] + mirrored) / 2
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,10 @@ Not 720 classes: the model has four heads in one output row (so ONNX export stay
 Decoding takes the best minute, then the hour whose expected hand position at that minute agrees best
 with both the hour logits and the regressed hour-hand angle: near the top of the hour the hour hand is
 almost at the next number, and this keeps "hour" consistent with "minute" (no 2:58 read as 3:58).
+
+A clock in a mirror shows another time, but a known one (`mirror_time`). So the model can also read
+the mirror image and average both readings (`model: {flip_average: true}`, `ClockMirror`), and
+training can mirror images with their mirrored times (`augment: true`).
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from ..data.images import IMAGE_EXTENSIONS, square_rgb
 from ..data.readers import Samples
 from ..errors import GlanceError
 from ..metrics.clock import circular_error, clock_report
-from ..models import SmallCNN
+from ..models import FlipAverage, SmallCNN
 from ..synth import clock as synth_clock
 from .base import Infer, Prediction, Task, display_image, softmax
 
@@ -76,6 +80,34 @@ class TimeNameReader:
         return Samples(list(files), targets, [f.name for f in files], str(path))
 
 
+def mirror_time(hour: torch.Tensor | int, minute: torch.Tensor | int) -> tuple[Any, Any]:
+    """The time a clock showing hour:minute reads in a mirror (a horizontal flip of its photo).
+
+    Each hand's angle θ becomes -θ. The minute hand sits at minute + seconds/60, anywhere in [m, m+1),
+    so its mirror lies in (59-m, 60-m] and reads 59-m (not 60-m); the hour hand then reads 11-h.
+    An involution: mirroring twice gives the time back."""
+    return (11 - hour) % 12, (59 - minute) % 60
+
+
+class ClockMirror(nn.Module):
+    """Model outputs for a mirrored clock → the outputs for the clock itself: hour and minute logits
+    re-indexed by `mirror_time`, the sine of each hand's angle negated. With `FlipAverage` the model
+    reads each photo twice, as it is and in the mirror, and averages what the two views say."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        hour, minute = mirror_time(torch.arange(12), torch.arange(60))
+        perm = torch.cat([hour, 12 + minute, torch.arange(72, N_OUT)])
+        sign = torch.ones(N_OUT)
+        sign[[72, 74]] = -1.0
+        # Not persistent: they are fixed by the output layout, not learned, and weights files stay as they were.
+        self.register_buffer("perm", perm, persistent=False)
+        self.register_buffer("sign", sign, persistent=False)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return y[:, self.perm] * self.sign
+
+
 def _circular_soft(index: torch.Tensor, n: int, sigma: float) -> torch.Tensor:
     """One soft target row per index: a Gaussian around it, wrapped round the dial of n bins."""
     bins = torch.arange(n, device=index.device, dtype=torch.float32)
@@ -103,6 +135,15 @@ class ClockTask(Task):
     # ---- data -------------------------------------------------------------------------------
     def readers(self) -> list[Any]:
         return [TimeNameReader()]
+
+    def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`augment: true` mirrors half of each batch, with the time the mirror shows (`mirror_time`).
+        Real clocks are never mirrored; this is for a model that will also read the mirror view
+        (`model: {flip_average: true}`), so that view is one it was trained on."""
+        flip = torch.rand(len(x), device=x.device) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        h, m = mirror_time(y[:, 0], y[:, 1])
+        return x, torch.where(flip[:, None], torch.stack([h, m], 1), y)
 
     def parse_target(self, raw: dict[str, str], where: str = "") -> tuple[int, int]:
         if raw.get("hour", "") != "" or raw.get("minute", "") != "":
@@ -149,10 +190,17 @@ class ClockTask(Task):
         return square_rgb(image, SIZE)
 
     # ---- model ------------------------------------------------------------------------------
-    def build_model(self, **kwargs: Any) -> nn.Module:
+    def build_model(self, flip_average: bool = False, **kwargs: Any) -> nn.Module:
+        """A SmallCNN with the four heads in one output row; `flip_average`: it also reads the mirror
+        image and averages both readings, the mirror's mapped back by `ClockMirror`."""
         cfg = {"widths": (32, 64, 128, 192), "depths": (1, 2, 2, 2), "stem": 24, "pool_grid": 4,
                "hidden": 256, "dropout": 0.1, **kwargs}
-        return SmallCNN(self.channels, N_OUT, **cfg)
+        net = SmallCNN(self.channels, N_OUT, **cfg)
+        return FlipAverage(net, unmirror=ClockMirror()) if flip_average else net
+
+    def trainable_checkpoint(self, ckpt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        from ..models import bare_for_training
+        return bare_for_training(ckpt)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         h, m = targets[:, 0], targets[:, 1]
