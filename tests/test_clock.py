@@ -325,6 +325,20 @@ def test_flip_averaged_clock_reads_a_mirror_as_the_mirror_time(tmp_path):
     _, again = build_from_checkpoint(load_checkpoint(tmp_path / "w.pt"))
     with torch.no_grad():
         assert torch.allclose(again.eval()(x), model(x))
+    # tools/flip_average.py --remove gives the bare net back (one view, half the work), and adds it again.
+    import subprocess
+    import sys
+    tool = Path(__file__).resolve().parents[1] / "tools" / "flip_average.py"
+    run = [sys.executable, str(tool), str(tmp_path / "w.pt"), "--out", str(tmp_path / "bare.pt"), "--remove"]
+    assert subprocess.run(run, capture_output=True).returncode == 0
+    bare = load_checkpoint(tmp_path / "bare.pt")
+    assert not bare["model_kwargs"].get("flip_average")
+    _, net = build_from_checkpoint(bare)
+    with torch.no_grad():
+        assert torch.allclose(net.eval()(x), model.net(x))
+    again = subprocess.run([sys.executable, str(tool), str(tmp_path / "bare.pt"), "--out", str(tmp_path / "f.pt")],
+                           capture_output=True)
+    assert again.returncode == 0 and load_checkpoint(tmp_path / "f.pt")["model_kwargs"]["flip_average"]
 
 
 def test_augment_mirrors_images_with_their_mirror_times():

@@ -11,6 +11,7 @@ for gestures use `tools/gestures_fusion.py --flip`, which refits it.
 
     python tools/flip_average.py WEIGHTS --out runs/TASK/flipped.pt
     glance bench TASK --weights runs/TASK/flipped.pt
+    python tools/flip_average.py glancekit/weights/clock.pt --remove --out runs/clock/bare.pt   # half the work
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from glancekit.engine.checkpoint import build_from_checkpoint, file_sha256, load_checkpoint, save_checkpoint
 from glancekit.errors import GlanceError
-from glancekit.models import flip_averaged
+from glancekit.models import flip_averaged, without_flip_average
 from glancekit.tasks import get
 
 
@@ -28,9 +29,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("weights")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--remove", action="store_true",
+                    help="the other way: write the bare net of mirror-averaged weights (one view, half the work)")
     a = ap.parse_args()
     ckpt = load_checkpoint(a.weights)
     task = get(ckpt["task"])
+    if a.remove:
+        if not ckpt["model_kwargs"].get("flip_average"):
+            raise SystemExit(f"{a.weights} does not average over mirror images: nothing to remove")
+        bare = without_flip_average(ckpt)
+        _, model = build_from_checkpoint(bare)
+        meta = {k: v for k, v in ckpt["meta"].items() if k != "flip_average_added"}
+        save_checkpoint(Path(a.out), task, model, bare["model_kwargs"], meta)
+        print(f"wrote {a.out}: {task.name} reading each image once, without its mirror image")
+        return
     if "flip_average" not in inspect.signature(task.build_model).parameters:
         raise SystemExit(f"{task.name} has no mirror averaging: its mirror image has no answer to map back")
     if ckpt["model_kwargs"].get("flip_average"):
