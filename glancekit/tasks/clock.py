@@ -29,7 +29,7 @@ from ..data.images import IMAGE_EXTENSIONS, square_rgb
 from ..data.readers import Samples
 from ..errors import GlanceError
 from ..metrics.clock import circular_error, clock_report
-from ..models import FlipAverage, SmallCNN
+from ..models import FlipAverage, SmallCNN, bare_for_training
 from ..synth import clock as synth_clock
 from .base import Infer, Prediction, Task, display_image, softmax
 
@@ -199,7 +199,7 @@ class ClockTask(Task):
         return FlipAverage(net, unmirror=ClockMirror()) if flip_average else net
 
     def trainable_checkpoint(self, ckpt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-        from ..models import bare_for_training
+        """`--init` of mirror-averaged weights fine-tunes the bare net (half the work per step)."""
         return bare_for_training(ckpt)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
