@@ -34,26 +34,25 @@ def main() -> None:
     a = ap.parse_args()
     ckpt = load_checkpoint(a.weights)
     task = get(ckpt["task"])
+    averaged = bool(ckpt["model_kwargs"].get("flip_average"))
     if a.remove:
-        if not ckpt["model_kwargs"].get("flip_average"):
+        if not averaged:
             raise SystemExit(f"{a.weights} does not average over mirror images: nothing to remove")
-        bare = without_flip_average(ckpt)
-        _, model = build_from_checkpoint(bare)
+        out = without_flip_average(ckpt)
         meta = {k: v for k, v in ckpt["meta"].items() if k != "flip_average_added"}
-        save_checkpoint(Path(a.out), task, model, bare["model_kwargs"], meta)
-        print(f"wrote {a.out}: {task.name} reading each image once, without its mirror image")
-        return
-    if "flip_average" not in inspect.signature(task.build_model).parameters:
-        raise SystemExit(f"{task.name} has no mirror averaging: its mirror image has no answer to map back")
-    if ckpt["model_kwargs"].get("flip_average"):
-        raise SystemExit(f"{a.weights} already averages over mirror images")
-    flipped = flip_averaged(ckpt)
-    _, model = build_from_checkpoint(flipped)
-    meta = {**ckpt["meta"], "flip_average_added": {"how": "tools/flip_average.py, after training",
-                                                    "from": str(a.weights), "sha256": file_sha256(Path(a.weights))}}
-    save_checkpoint(Path(a.out), task, model, flipped["model_kwargs"], meta)
-    print(f"wrote {a.out}: {task.name} answering with the mean over each image and its mirror image")
-
+        what = "reading each image once, without its mirror image"
+    else:
+        if "flip_average" not in inspect.signature(task.build_model).parameters:
+            raise SystemExit(f"{task.name} has no mirror averaging: its mirror image has no answer to map back")
+        if averaged:
+            raise SystemExit(f"{a.weights} already averages over mirror images")
+        out = flip_averaged(ckpt)
+        meta = {**ckpt["meta"], "flip_average_added": {"how": "tools/flip_average.py, after training",
+                                                        "from": str(a.weights), "sha256": file_sha256(Path(a.weights))}}
+        what = "answering with the mean over each image and its mirror image"
+    _, model = build_from_checkpoint(out)
+    save_checkpoint(Path(a.out), task, model, out["model_kwargs"], meta)
+    print(f"wrote {a.out}: {task.name} {what}")
 
 if __name__ == "__main__":
     try:
