@@ -87,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--relabel", help="grade against a person's corrections (human rows of a labels file, e.g. the "
                    "review.csv of glance audit) instead of the data's own labels")
+    v.add_argument("--calibrate", metavar="OUT.pt", help="fit the calibrated values (thresholds, temperature) on "
+                   "this set and write the weights with them to a new file OUT.pt; --weights stays unchanged")
     v.add_argument("--project", default="runs")
     v.add_argument("--name")
 
@@ -225,9 +227,15 @@ def _cmd_val(a: argparse.Namespace) -> None:
     from .engine.evaluate import validate
     from .output import print_metrics
     from .tasks import get
-    out_dir, metrics = validate(get(a.task), a.weights, a.data, a.split, a.seed, a.project, a.name, a.relabel)
+    out_dir, metrics = validate(get(a.task), a.weights, a.data, a.split, a.seed, a.project, a.name, a.relabel,
+                                a.calibrate)
     changed = json.loads((out_dir / "run.json").read_text()).get("labels_changed")
     print_metrics(metrics, f"glance val {a.task}" + (f" ({changed} labels corrected by --relabel)" if a.relabel else ""))
+    if a.calibrate:
+        from .engine.checkpoint import CALIBRATION_KEYS, load_checkpoint
+        meta = load_checkpoint(a.calibrate)["meta"]
+        fitted = ", ".join(f"{k} {meta[k]}" for k in CALIBRATION_KEYS if k in meta and not k.endswith("_rule"))
+        print(f"wrote {a.calibrate}: {fitted}")
     print(f"report: {out_dir / 'report.html'}")
 
 

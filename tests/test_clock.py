@@ -22,11 +22,12 @@ from glancekit.tasks.clock import parse_time
 
 
 def perfect_outputs(times: np.ndarray) -> np.ndarray:
-    """Raw model outputs that say exactly these (hour, minute) times."""
+    """Raw model outputs that say exactly these (hour, minute) times, the hands half a minute past it (as a
+    clock shows some seconds past the minute)."""
     out = np.zeros((len(times), 76))
     for i, (h, m) in enumerate(times):
         out[i, h] = out[i, 12 + m] = 6.0
-        a, b = (h + m / 60) * math.pi / 6, m * math.pi / 30
+        a, b = (h + (m + 0.5) / 60) * math.pi / 6, (m + 0.5) * math.pi / 30
         out[i, 72:76] = [math.sin(a), math.cos(a), math.sin(b), math.cos(b)]
     return out
 
@@ -183,6 +184,37 @@ def test_decode_is_exact_and_keeps_hour_consistent_with_minute():
     assert task.decode(perfect_outputs(np.array([[0, 5]])), {})[0].label == "12:05"
 
 
+def test_joint_decode_lets_the_hour_hand_move_the_minute_across_the_hour():
+    task = get("clock")
+    # Minute logits undecided between :59 and :00, hour logits undecided between 7 and 8: only the hour
+    # hand's angle tells 7:59 from 8:00 (and 7:00 or 8:59, an hour off, must never win).
+    for true in ([7, 59], [8, 0]):
+        out = perfect_outputs(np.array([true]))
+        out[0, :72] = 0
+        out[0, [7, 8]] = 3.0
+        out[0, [12 + 59, 12 + 0]] = 3.0
+        (h, m), = task.decode_times(out)[0]
+        assert [h, m] == true
+
+
+def test_calibrated_temperature_makes_confidence_match_accuracy():
+    task = get("clock")
+    rng = np.random.default_rng(1)
+    times = np.stack([rng.integers(0, 12, 400), rng.integers(0, 60, 400)], 1)
+    out = perfect_outputs(times) * 0.5  # right every time, but with soft logits: unsure-looking
+    wrong = rng.random(400) < 0.1       # and 10% read 3 hours off, as sure-looking as the rest
+    out[wrong] = perfect_outputs((times[wrong] + [3, 0]) % [12, 60]) * 0.5
+    before = task.evaluate(out, times)
+    cal = task.calibrate(out, times)
+    after = task.evaluate(out, times, cal)
+    assert cal["temperature"] < 1 and "calibration error" in cal["temperature_rule"]
+    assert after["within1"] == before["within1"] == pytest.approx(0.9, abs=0.03)  # readings unchanged
+    assert after["confidence_ece"] < before["confidence_ece"] / 3
+    conf = [p.confidence for p in task.decode(out[:5], cal)]
+    assert conf != [p.confidence for p in task.decode(out[:5], {})]  # decode uses the shipped temperature
+    assert all(0 < c <= 1 for c in conf)
+
+
 def test_loss_prefers_near_misses():
     task = get("clock")
     y = torch.tensor([[0, 0]])
@@ -218,6 +250,26 @@ def test_synth_cli_train_predict_export(tmp_path, capsys):
     assert all(parse_time(r.split(",")[1]) is not None for r in rows[1:])
     assert main(["export", "clock", "--weights", str(weights)]) == 0
     assert weights.with_suffix(".onnx").is_file()
+
+    # Both weights files carry a temperature fitted on validation; `val --calibrate` refits one on other
+    # data into a new file, and will not overwrite a file or fit on the benchmark's test renders.
+    from glancekit.engine.checkpoint import load_checkpoint
+    for f in ("best.pt", "last.pt"):
+        assert 0.2 <= load_checkpoint(run / "weights" / f)["meta"]["temperature"] <= 2.0
+    assert "temperature" in json.loads((run / "calibration.json").read_text())
+    cal = tmp_path / "cal.pt"
+    capsys.readouterr()
+    assert main(["val", "clock", "--data", "synth:val:24", "--weights", str(weights), "--calibrate", str(cal),
+                 "--project", str(project)]) == 0
+    assert f"wrote {cal}: temperature" in capsys.readouterr().out
+    meta = load_checkpoint(cal)["meta"]
+    assert meta["calibrated_on"]["images"] == 24 and "validation images" in meta["temperature_rule"]
+    before = weights.read_bytes()
+    for args, says in (([str(cal)], "already exists"), ([str(tmp_path / "c2.pt"), "--data", "synth:test:8"], "test part")):
+        assert main(["val", "clock", "--data", "synth:val:8", "--weights", str(weights), "--calibrate", *args,
+                     "--project", str(project)]) == 2
+        assert says in capsys.readouterr().err
+    assert weights.read_bytes() == before and not (tmp_path / "c2.pt").exists()
 
 
 def test_grid_pool_matches_adaptive_pool():

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from glancekit.metrics import (accuracy, classification_report, confusion_matrix, det_curve, eer,
-                               per_class_prf, roc_auc, roc_curve, top_k_accuracy)
+                               per_class_prf, roc_auc, roc_curve, top_k_accuracy,
+                               expected_calibration_error, reliability)
 
 # ---- classification ---------------------------------------------------------------------------
 # 3 classes, 8 samples:
@@ -286,3 +287,17 @@ def test_bootstrap_interval_matches_the_binomial_spread():
     assert "broken" not in ci  # a metric no resample could compute gets no interval
     # the same seed gives the same interval
     assert bootstrap_intervals(lambda o, t: {"accuracy": accuracy(t, o)}, outputs, targets, n=400)["accuracy"] == ci["accuracy"]
+
+
+def test_calibration_error_by_hand():
+    # bin [0.9, 1): confidences 0.9, 0.95, 1.0 (1.0 joins the last bin), 2 of 3 right → |0.95 - 2/3|
+    # bin [0.5, 0.6): confidences 0.5, 0.5, 1 of 2 right → 0
+    conf = np.array([0.9, 0.95, 1.0, 0.5, 0.5])
+    ok = np.array([1, 1, 0, 1, 0], dtype=bool)
+    mean_conf, share, count = reliability(conf, ok)
+    assert count.tolist() == [0, 0, 0, 0, 0, 2, 0, 0, 0, 3]
+    assert mean_conf[9] == pytest.approx(0.95) and share[9] == pytest.approx(2 / 3)
+    assert np.isnan(mean_conf[0]) and share[5] == 0.5
+    assert expected_calibration_error(conf, ok) == pytest.approx(3 / 5 * abs(0.95 - 2 / 3))
+    assert expected_calibration_error(np.array([0.75] * 4), np.array([1, 1, 1, 0], dtype=bool)) == 0.0
+    assert expected_calibration_error(np.zeros(0), np.zeros(0, dtype=bool)) == 0.0

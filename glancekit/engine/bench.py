@@ -23,7 +23,8 @@ from ..errors import GlanceError
 from ..output import print_metrics
 from ..runs.store import atomic_write_text
 from ..tasks import Task
-from .checkpoint import WEIGHTS_DIR, build_from_checkpoint, file_sha256, load_checkpoint, resolve_weights
+from .checkpoint import (CALIBRATION_KEYS, WEIGHTS_DIR, build_from_checkpoint, file_sha256, load_checkpoint,
+                         resolve_weights)
 from .evaluate import evaluate_arrays, load_eval_samples, torch_infer
 from .export import export
 from .predict import onnx_session, onnx_source_sha
@@ -211,7 +212,7 @@ def write_card(task: Task, wpath: Path, extra: dict[str, Any]) -> Path:
                            "preprocess": " ".join((task.preprocess.__doc__ or "").split())},
                  "trained_on": {"data": meta.get("data"), "split": meta.get("split")},
                  "train_time_s": meta.get("train_time_s"), "best_epoch": meta.get("epoch"),
-                 "calibration": {k: meta[k] for k in ("threshold", "threshold_rule") if k in meta},
+                 "calibration": {k: meta[k] for k in CALIBRATION_KEYS if k in meta},
                  "weights_sha256": file_sha256(wpath)})
     # a model put together from separately trained parts (fused gestures); mirror averaging added later
     for key in ("assembled_from", "flip_average_added"):

@@ -1,4 +1,4 @@
-"""The weights file: state dict + how to rebuild the model + calibrated values (thresholds).
+"""The weights file: state dict + how to rebuild the model + calibrated values (thresholds, temperature).
 
 One format for runs (`weights/best.pt`) and shipped models (`glancekit/weights/TASK.pt`), loaded with
 `weights_only=True` so a weights file can never run code.
@@ -18,6 +18,8 @@ from ..runs.store import atomic_write_bytes
 from ..tasks import Task, get
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+# The values a task's `calibrate` fits on validation and the weights carry in their meta (and card).
+CALIBRATION_KEYS = ("threshold", "threshold_rule", "temperature", "temperature_rule")
 
 
 def shipped_weights(task: str) -> Path:

@@ -88,16 +88,26 @@ def write_val_report(task: Task, ev: Evaluation, ids: list[str], meta: dict[str,
 
 
 def validate(task: Task, weights: str | Path | None, data: str | Path, split: str = "all", seed: int = 0,
-             project: str = "runs", name: str | None = None, relabel: str | None = None
-             ) -> tuple[Path, dict[str, float]]:
+             project: str = "runs", name: str | None = None, relabel: str | None = None,
+             calibrate_out: str | Path | None = None) -> tuple[Path, dict[str, float]]:
     """`glance val`: metrics and report for a labelled set, in a new runs/TASK/val* folder.
 
     `relabel`: grade against a person's corrections (label/relabel.py) instead of the data's labels;
-    the split is still cut by the data's own labels, so it is the same images."""
-    from .checkpoint import build_from_checkpoint, load_checkpoint, resolve_weights
+    the split is still cut by the data's own labels, so it is the same images.
+    `calibrate_out`: fit the task's calibrated values (thresholds, temperature) on this set and write the
+    weights with them to this new file (the report then shows them); the given weights stay as they are.
+    For weights whose values were fitted on other data or never fitted (a `last.pt`, a fine-tune)."""
+    from .checkpoint import build_from_checkpoint, load_checkpoint, resolve_weights, save_checkpoint
     path = resolve_weights(task, weights)
     ckpt = load_checkpoint(path, task)
     _, model = build_from_checkpoint(ckpt)
+    if calibrate_out is not None:
+        calibrate_out = Path(calibrate_out)
+        if calibrate_out.exists():
+            raise GlanceError(f"{calibrate_out} already exists; name a new file for the calibrated weights")
+        if split == "test" or str(data).startswith("synth:test"):
+            raise GlanceError("calibrating on the test part would grade the benchmark with values fitted on it; "
+                              "use --split val, synth:val or other held-out data")
     samples = load_eval_samples(task, data, split, seed)
     relabelled: dict[str, Any] = {}
     if relabel:
@@ -108,14 +118,23 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
         relabelled = {"relabel": str(Path(relabel).resolve()), "labels_changed": counts["changed_eval"]}
     x, y = prepare(task, samples, "reading")
     infer = torch_infer(model)
-    ev = evaluate_arrays(task, infer, x, y.numpy(), ckpt["meta"])
+    meta = ckpt["meta"]
+    if calibrate_out is not None:
+        calibration = task.calibrate(infer(x), y.numpy())
+        if not calibration:
+            raise GlanceError(f"{task.name} fits no calibrated values")
+        meta = {**meta, **calibration, "calibrated_on": {"data": str(data), "split": split, "images": len(samples),
+                                                         "from_weights": str(path)}}
+        save_checkpoint(calibrate_out, task, model, ckpt["model_kwargs"], meta)
+    ev = evaluate_arrays(task, infer, x, y.numpy(), meta)
     out_dir = new_run_dir(project, task.name, name or "val")
     atomic_write_text(out_dir / "run.json", json.dumps({
         "task": task.name, "kind": "val", "status": "done", "weights": str(path), "data": str(data),
         "split": split, "select_metric": task.select_metric,
         "best": ev.metrics.get(task.select_metric.removeprefix("val_")), "tags": ["val"],
-        "started": time.time(), **relabelled}, indent=2))
+        "started": time.time(), **relabelled,
+        **({"calibrated_weights": str(calibrate_out)} if calibrate_out is not None else {})}, indent=2))
     corrected = f", {relabelled['labels_changed']} labels corrected by {relabel}" if relabel else ""
-    write_val_report(task, ev, samples.ids, ckpt["meta"], out_dir, infer,
+    write_val_report(task, ev, samples.ids, meta, out_dir, infer,
                      f"glance val {task.name}: {data} ({split}, {len(samples)} images{corrected})")
     return out_dir, ev.metrics

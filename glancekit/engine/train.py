@@ -422,6 +422,13 @@ def _finish(task: Task, run_dir: Path, x_va: np.ndarray, y_va: np.ndarray, val_i
     calibration = task.calibrate(outputs, y_va)
     meta = {**ckpt["meta"], **calibration, "train_time_s": round(train_time, 1)}
     save_checkpoint(best_path, task, model, ckpt["model_kwargs"], meta)
+    last_path = run_dir / "weights" / "last.pt"
+    if calibration and last_path.is_file():  # last.pt can be shipped or fine-tuned too: fit its own values
+        last = load_checkpoint(last_path, task)
+        _, last_model = build_from_checkpoint(last)
+        fitted = (calibration if last["meta"].get("epoch") == ckpt["meta"].get("epoch")
+                  else task.calibrate(torch_infer(last_model)(x_va), y_va))
+        save_checkpoint(last_path, task, last_model, last["model_kwargs"], {**last["meta"], **fitted})
     ev = evaluate_arrays(task, infer, x_va, y_va, meta)
     atomic_write_text(run_dir / "calibration.json", json.dumps(calibration, indent=2))
     curves = rp.plot_curves(recorder.history, run_dir / "curves.png")

@@ -2,7 +2,9 @@
 from .classification import (accuracy, classification_report, confusion_matrix, per_class_prf,
                              top_k_accuracy)
 from .bootstrap import bootstrap_intervals
+from .calibration import expected_calibration_error, reliability
 from .verification import det_curve, eer, roc_auc, roc_curve
 
 __all__ = ["accuracy", "classification_report", "confusion_matrix", "per_class_prf", "top_k_accuracy",
-           "roc_curve", "roc_auc", "det_curve", "eer", "bootstrap_intervals"]
+           "roc_curve", "roc_auc", "det_curve", "eer", "bootstrap_intervals",
+           "expected_calibration_error", "reliability"]

@@ -5,9 +5,11 @@ Not 720 classes: the model has four heads in one output row (so ONNX export stay
     [12:72) minute logits      (trained with circular soft targets: 59 is next to 0)
     [72:74) sin, cos of the hour hand's angle   (continuous: 10:30 points half-way between 10 and 11)
     [74:76) sin, cos of the minute hand's angle
-Decoding takes the best minute, then the hour whose expected hand position at that minute agrees best
-with both the hour logits and the regressed hour-hand angle: near the top of the hour the hour hand is
-almost at the next number, and this keeps "hour" consistent with "minute" (no 2:58 read as 3:58).
+Decoding scores all 720 times at once: hour logit + minute logit + how well the regressed hour-hand
+angle agrees with where the hour hand stands at that time. Near the top of the hour the hour hand is
+almost at the next number, and this keeps "hour" consistent with "minute" (no 2:58 read as 3:58). The
+confidence is the probability of being right to within a minute, made honest by a temperature fitted on
+validation (`calibrate`, stored with the weights).
 
 A clock in a mirror shows another time, but a known one (`mirror_time`). So the model can also read
 the mirror image and average both readings (`model: {flip_average: true}`, `ClockMirror`), and
@@ -28,6 +30,7 @@ from torch import nn
 from ..data.images import IMAGE_EXTENSIONS, square_rgb
 from ..data.readers import Samples
 from ..errors import GlanceError
+from ..metrics.calibration import expected_calibration_error, reliability
 from ..metrics.clock import circular_error, clock_report
 from ..models import FlipAverage, SmallCNN, bare_for_training
 from ..synth import clock as synth_clock
@@ -215,31 +218,71 @@ class ClockTask(Task):
 
     # ---- decoding and metrics ---------------------------------------------------------------
     @staticmethod
-    def decode_times(outputs: np.ndarray, kappa: float = 4.0) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 2) (hour, minute) and a confidence each; see the module docstring."""
+    def decode_times(outputs: np.ndarray, temperature: float = 1.0, kappa: float = 4.0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 2) (hour, minute) and a confidence each: the probability that the reading is right to
+        within a minute.
+
+        Joint over all 720 times, not minute first and hour second: a time scores the hour logit, the
+        minute logit, and how well the regressed hour-hand angle agrees with where the hour hand stands
+        at that time (+0.5 minute: a real clock, like the renderer, shows some seconds past the minute).
+        So a clear hour hand can move a minute reading across the hour (7:59 against 8:00), and the
+        hour can never disagree with the minute. `temperature` (fitted on validation by `calibrate`)
+        scales that score so the confidence means what it says: the soft training targets alone make
+        every reading look less sure than it is."""
         outputs = np.asarray(outputs, dtype=np.float64)
-        p_h, p_m = softmax(outputs[:, :12]), softmax(outputs[:, 12:72])
-        minute = p_m.argmax(1)
-        ang = np.arctan2(outputs[:, 72], outputs[:, 73])  # regressed hour-hand angle
-        strength = np.clip(np.hypot(outputs[:, 72], outputs[:, 73]), 0, 1)
-        hours = np.arange(12)[None, :]
-        expected = (hours + minute[:, None] / 60) * (2 * np.pi / 12)
-        score = np.log(p_h + 1e-9) + kappa * strength[:, None] * np.cos(ang[:, None] - expected)
-        p_joint = softmax(score)
-        hour = p_joint.argmax(1)
-        conf = p_joint[np.arange(len(hour)), hour] * p_m[np.arange(len(minute)), minute]
-        # A reading one minute off is still a good reading: confidence counts the ±1 neighbours too.
-        conf_near = p_joint[np.arange(len(hour)), hour] * sum(
-            p_m[np.arange(len(minute)), (minute + d) % 60] for d in (-1, 0, 1))
-        return np.stack([hour, minute], 1), np.clip(np.maximum(conf, conf_near), 0, 1)
+        t = np.arange(720)
+        expected = (t + 0.5) * (2 * np.pi / 720)
+        times, confs = [], []
+        for o in np.split(outputs, np.arange(2048, len(outputs), 2048)):  # N x 720 scores, bounded memory
+            log_h, log_m = np.log(softmax(o[:, :12]) + 1e-9), np.log(softmax(o[:, 12:72]) + 1e-9)
+            ang = np.arctan2(o[:, 72], o[:, 73])
+            strength = np.clip(np.hypot(o[:, 72], o[:, 73]), 0, 1)
+            score = log_h[:, t // 60] + log_m[:, t % 60] + kappa * strength[:, None] * np.cos(ang[:, None] - expected)
+            p = softmax(score / temperature)
+            best, rows = p.argmax(1), np.arange(len(o))
+            # A reading one minute off is still a good reading: its neighbours (across the hour too) count.
+            confs.append(sum(p[rows, (best + d) % 720] for d in (-1, 0, 1)))
+            times.append(np.stack([best // 60, best % 60], 1))
+        if not times:
+            return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
+        return np.concatenate(times), np.clip(np.concatenate(confs), 0, 1)
+
+    @staticmethod
+    def _temperature(meta: dict[str, Any] | None) -> float:
+        return float((meta or {}).get("temperature", 1.0))
 
     def evaluate(self, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any] | None = None
                  ) -> dict[str, float]:
-        pred, _ = self.decode_times(outputs)
-        return clock_report(pred, np.asarray(targets).reshape(-1, 2))
+        true = np.asarray(targets).reshape(-1, 2)
+        pred, conf = self.decode_times(outputs, self._temperature(meta))
+        report = clock_report(pred, true)
+        ok = circular_error(pred[:, 0] * 60 + pred[:, 1], true[:, 0] * 60 + true[:, 1]) <= 1
+        report["confidence_ece"] = expected_calibration_error(conf, ok)
+        return report
+
+    def calibrate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+        """The temperature whose confidences best predict "read to within a minute" on validation
+        (least log loss over a grid). The readings themselves do not change, only their confidence."""
+        true = np.asarray(targets).reshape(-1, 2)
+        pred, conf = self.decode_times(outputs)
+        ok = circular_error(pred[:, 0] * 60 + pred[:, 1], true[:, 0] * 60 + true[:, 1]) <= 1
+
+        def log_loss(c: np.ndarray) -> float:
+            c = np.clip(c, 1e-6, 1 - 1e-6)
+            return float(-np.mean(np.where(ok, np.log(c), np.log(1 - c))))
+
+        grid = np.geomspace(0.2, 2.0, 31)
+        losses = [log_loss(self.decode_times(outputs, float(T))[1]) for T in grid]
+        best = float(grid[int(np.argmin(losses))])
+        after = self.decode_times(outputs, best)[1]
+        return {"temperature": round(best, 4),
+                "temperature_rule": f"least log loss of 'right to within a minute' on {len(ok)} validation "
+                                    f"images; calibration error {expected_calibration_error(conf, ok):.3f} at "
+                                    f"temperature 1 → {expected_calibration_error(after, ok):.3f}"}
 
     def decode(self, outputs: np.ndarray, meta: dict[str, Any]) -> list[Prediction]:
-        times, conf = self.decode_times(outputs)
+        times, conf = self.decode_times(outputs, self._temperature(meta))
         return [ClockPrediction(synth_clock.time_str(int(h), int(m)), float(c), 12 if h == 0 else int(h), int(m))
                 for (h, m), c in zip(times, conf)]
 
@@ -248,7 +291,7 @@ class ClockTask(Task):
         import matplotlib.pyplot as plt
 
         from ..runs import report as rp
-        pred, conf = self.decode_times(outputs)
+        pred, conf = self.decode_times(outputs, self._temperature(meta))
         true = np.asarray(targets).reshape(-1, 2)
         err = circular_error(pred[:, 0] * 60 + pred[:, 1], true[:, 0] * 60 + true[:, 1])
         order = np.lexsort((-conf, -err))[:48]  # largest errors first, confident ones first among equals
@@ -256,7 +299,7 @@ class ClockTask(Task):
                              [f"{synth_clock.time_str(*pred[i])} (true {synth_clock.time_str(*true[i])})"
                               for i in order], out_dir / "val_predictions.png", ncols=8,
                              colors=["red" if err[i] > 1 else "green" for i in order])
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+        fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
         tol = np.arange(0, 61)
         axes[0].plot(tol, [np.mean(err <= t) for t in tol])
         axes[0].set(xlabel="tolerance (minutes)", ylabel="share of clocks read within it", ylim=(0, 1.01),
@@ -267,6 +310,14 @@ class ClockTask(Task):
         axes[1].bar(range(len(counts)), counts)
         axes[1].set_xticks(range(len(counts)), [f"{a}–{b - 1}" for a, b in zip(bins[:-1], bins[1:])], rotation=30)
         axes[1].set(xlabel="error (minutes)", ylabel="clocks", title="Error distribution")
+        # Does the confidence mean what it says? (the temperature fitted on validation is in `meta`)
+        mean_conf, share, count = reliability(conf, err <= 1)
+        used = count > 0
+        axes[2].plot([0, 1], [0, 1], color="gray", lw=1, ls="--")
+        axes[2].plot(mean_conf[used], share[used], marker="o")
+        axes[2].set(xlabel="confidence", ylabel="share read within ±1 minute", xlim=(0, 1), ylim=(0, 1.01),
+                    title=f"Confidence calibration (temperature {self._temperature(meta):g})")
+        axes[2].grid(alpha=0.3)
         tol_png = rp._save(fig, out_dir / "tolerance.png")
         # Which hour is confused with which: the usual failure is swapping the two hands.
         from ..metrics import confusion_matrix
@@ -274,7 +325,7 @@ class ClockTask(Task):
         cm = rp.plot_confusion(confusion_matrix(true[:, 0] % 12, pred[:, 0] % 12, 12), hours, out_dir / "hours.png")
         swapped = float(np.mean((pred[:, 0] == (np.round(true[:, 1] / 5).astype(int) % 12)) & (err > 15)))
         return [
-            ("Accuracy by tolerance and error distribution", [tol_png]),
+            ("Accuracy by tolerance, error distribution and confidence calibration", [tol_png]),
             ("Hour confusion (rows true, columns predicted)",
              [cm, {"hands swapped (hour read where the minute hand points)": swapped}]),
             ("Predictions, largest errors first", [grid]),
