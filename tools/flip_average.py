@@ -6,8 +6,10 @@ horizontal flip, hand_keypoints (heatmaps are flipped back; joint order is the s
 gestures and eyes, and clock, whose mirror shows a known other time (tasks/clock.py `mirror_time`), so
 the mirror's reading is mapped back before averaging. A digit in a mirror is no digit, so digits has none.
 The second view doubles the work per image: measure latency with `glance bench` before shipping it.
-Thresholds fitted on validation (gestures' no_gesture, eyes' EER) were fitted without the averaging:
-for gestures use `tools/gestures_fusion.py --flip`, which refits it.
+Calibrated values (gestures' no_gesture threshold, eyes' EER threshold, clock's temperature) were fitted
+without the averaging and are copied as they are: refit them on validation data with
+`glance val TASK --data VAL --weights OUT --calibrate OUT2.pt` (for gestures, `tools/gestures_fusion.py
+--flip` does it in one go).
 
     python tools/flip_average.py WEIGHTS --out runs/TASK/flipped.pt
     glance bench TASK --weights runs/TASK/flipped.pt
