@@ -236,9 +236,12 @@ class ClockTask(Task):
         times, confs = [], []
         for o in np.split(outputs, np.arange(2048, len(outputs), 2048)):  # N x 720 scores, bounded memory
             log_h, log_m = np.log(softmax(o[:, :12]) + 1e-9), np.log(softmax(o[:, 12:72]) + 1e-9)
-            ang = np.arctan2(o[:, 72], o[:, 73])
-            strength = np.clip(np.hypot(o[:, 72], o[:, 73]), 0, 1)
-            score = log_h[:, t // 60] + log_m[:, t % 60] + kappa * strength[:, None] * np.cos(ang[:, None] - expected)
+            # kappa * strength * cos(angle - expected), as two outer products (no N x 720 cosines)
+            sin_a, cos_a = o[:, 72], o[:, 73]
+            norm = np.hypot(sin_a, cos_a)
+            w = kappa * np.clip(norm, 0, 1) / np.maximum(norm, 1e-9)
+            agree = np.outer(w * cos_a, np.cos(expected)) + np.outer(w * sin_a, np.sin(expected))
+            score = (log_h[:, :, None] + log_m[:, None, :]).reshape(len(o), 720) + agree
             p = softmax(score / temperature)
             best, rows = p.argmax(1), np.arange(len(o))
             # A reading one minute off is still a good reading: its neighbours (across the hour too) count.
