@@ -229,12 +229,11 @@ def _cmd_val(a: argparse.Namespace) -> None:
     from .tasks import get
     out_dir, metrics = validate(get(a.task), a.weights, a.data, a.split, a.seed, a.project, a.name, a.relabel,
                                 a.calibrate)
-    changed = json.loads((out_dir / "run.json").read_text()).get("labels_changed")
+    info = json.loads((out_dir / "run.json").read_text())
+    changed = info.get("labels_changed")
     print_metrics(metrics, f"glance val {a.task}" + (f" ({changed} labels corrected by --relabel)" if a.relabel else ""))
     if a.calibrate:
-        from .engine.checkpoint import CALIBRATION_KEYS, load_checkpoint
-        meta = load_checkpoint(a.calibrate)["meta"]
-        fitted = ", ".join(f"{k} {meta[k]}" for k in CALIBRATION_KEYS if k in meta and not k.endswith("_rule"))
+        fitted = ", ".join(f"{k} {v}" for k, v in info["calibration"].items() if not k.endswith("_rule"))
         print(f"wrote {a.calibrate}: {fitted}")
     print(f"report: {out_dir / 'report.html'}")
 

@@ -118,7 +118,7 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
         relabelled = {"relabel": str(Path(relabel).resolve()), "labels_changed": counts["changed_eval"]}
     x, y = prepare(task, samples, "reading")
     infer = torch_infer(model)
-    meta = ckpt["meta"]
+    meta, calibration = ckpt["meta"], {}
     if calibrate_out is not None:
         calibration = task.calibrate(infer(x), y.numpy())
         if not calibration:
@@ -133,7 +133,8 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
         "split": split, "select_metric": task.select_metric,
         "best": ev.metrics.get(task.select_metric.removeprefix("val_")), "tags": ["val"],
         "started": time.time(), **relabelled,
-        **({"calibrated_weights": str(calibrate_out)} if calibrate_out is not None else {})}, indent=2))
+        **({"calibrated_weights": str(calibrate_out), "calibration": calibration} if calibration else {})},
+        indent=2))
     corrected = f", {relabelled['labels_changed']} labels corrected by {relabel}" if relabel else ""
     write_val_report(task, ev, samples.ids, meta, out_dir, infer,
                      f"glance val {task.name}: {data} ({split}, {len(samples)} images{corrected})")

@@ -17,6 +17,12 @@ def circular_error(pred_minutes: np.ndarray, true_minutes: np.ndarray, period: i
     return np.minimum(d, period - d)
 
 
+def time_error(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Minutes between two (N, 2) arrays of (hour, minute) times, the short way round the dial."""
+    pred, true = np.asarray(pred, dtype=np.int64), np.asarray(true, dtype=np.int64)
+    return circular_error((pred[:, 0] % 12) * 60 + pred[:, 1], (true[:, 0] % 12) * 60 + true[:, 1])
+
+
 def clock_report(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """`pred`, `true`: (N, 2) arrays of (hour 0–11, minute 0–59)."""
     pred, true = np.asarray(pred, dtype=np.int64), np.asarray(true, dtype=np.int64)
@@ -26,7 +32,7 @@ def clock_report(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
         return {}
     ph, pm = pred[:, 0] % 12, pred[:, 1]
     th, tm = true[:, 0] % 12, true[:, 1]
-    err = circular_error(ph * 60 + pm, th * 60 + tm)
+    err = time_error(pred, true)
     hour_ok = ph == th
     minute_ok = pm == tm
     minute5_ok = (np.round(pm / 5).astype(int) % 12) == (np.round(tm / 5).astype(int) % 12)

@@ -31,7 +31,7 @@ from ..data.images import IMAGE_EXTENSIONS, square_rgb
 from ..data.readers import Samples
 from ..errors import GlanceError
 from ..metrics.calibration import expected_calibration_error, reliability
-from ..metrics.clock import circular_error, clock_report
+from ..metrics.clock import clock_report, time_error
 from ..models import FlipAverage, SmallCNN, bare_for_training
 from ..synth import clock as synth_clock
 from .base import Infer, Prediction, Task, display_image, softmax
@@ -218,38 +218,43 @@ class ClockTask(Task):
 
     # ---- decoding and metrics ---------------------------------------------------------------
     @staticmethod
-    def decode_times(outputs: np.ndarray, temperature: float = 1.0, kappa: float = 4.0
-                     ) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 2) (hour, minute) and a confidence each: the probability that the reading is right to
-        within a minute.
+    def time_scores(outputs: np.ndarray, kappa: float = 4.0) -> np.ndarray:
+        """(N, 720) score of every time t = 60 * hour + minute, joint over all 720 times rather than
+        minute first and hour second: the hour logit, the minute logit, and how well the regressed
+        hour-hand angle agrees with where the hour hand stands at that time (+0.5 minute: a real clock,
+        like the renderer, shows some seconds past the minute). So a clear hour hand can move a minute
+        reading across the hour (7:59 against 8:00), and the hour can never disagree with the minute."""
+        o = np.asarray(outputs, dtype=np.float64)
+        expected = (np.arange(720) + 0.5) * (2 * np.pi / 720)
+        log_h, log_m = np.log(softmax(o[:, :12]) + 1e-9), np.log(softmax(o[:, 12:72]) + 1e-9)
+        # kappa * strength * cos(angle - expected), as two outer products (no N x 720 cosines)
+        sin_a, cos_a = o[:, 72], o[:, 73]
+        norm = np.hypot(sin_a, cos_a)
+        w = kappa * np.clip(norm, 0, 1) / np.maximum(norm, 1e-9)
+        agree = np.outer(w * cos_a, np.cos(expected)) + np.outer(w * sin_a, np.sin(expected))
+        return (log_h[:, :, None] + log_m[:, None, :]).reshape(len(o), 720) + agree
 
-        Joint over all 720 times, not minute first and hour second: a time scores the hour logit, the
-        minute logit, and how well the regressed hour-hand angle agrees with where the hour hand stands
-        at that time (+0.5 minute: a real clock, like the renderer, shows some seconds past the minute).
-        So a clear hour hand can move a minute reading across the hour (7:59 against 8:00), and the
-        hour can never disagree with the minute. `temperature` (fitted on validation by `calibrate`)
-        scales that score so the confidence means what it says: the soft training targets alone make
-        every reading look less sure than it is."""
-        outputs = np.asarray(outputs, dtype=np.float64)
-        t = np.arange(720)
-        expected = (t + 0.5) * (2 * np.pi / 720)
-        times, confs = [], []
-        for o in np.split(outputs, np.arange(2048, len(outputs), 2048)):  # N x 720 scores, bounded memory
-            log_h, log_m = np.log(softmax(o[:, :12]) + 1e-9), np.log(softmax(o[:, 12:72]) + 1e-9)
-            # kappa * strength * cos(angle - expected), as two outer products (no N x 720 cosines)
-            sin_a, cos_a = o[:, 72], o[:, 73]
-            norm = np.hypot(sin_a, cos_a)
-            w = kappa * np.clip(norm, 0, 1) / np.maximum(norm, 1e-9)
-            agree = np.outer(w * cos_a, np.cos(expected)) + np.outer(w * sin_a, np.sin(expected))
-            score = (log_h[:, :, None] + log_m[:, None, :]).reshape(len(o), 720) + agree
-            p = softmax(score / temperature)
-            best, rows = p.argmax(1), np.arange(len(o))
-            # A reading one minute off is still a good reading: its neighbours (across the hour too) count.
-            confs.append(sum(p[rows, (best + d) % 720] for d in (-1, 0, 1)))
-            times.append(np.stack([best // 60, best % 60], 1))
-        if not times:
+    @staticmethod
+    def read_scores(scores: np.ndarray, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """`time_scores` → (N, 2) (hour, minute) and a confidence each: the probability that the reading is
+        right to within a minute. `temperature` (fitted on validation by `calibrate`) scales the scores so
+        the confidence means what it says: the soft training targets alone make every reading look less
+        sure than it is. The readings themselves do not depend on it."""
+        p = softmax(scores / temperature)
+        best, rows = p.argmax(1), np.arange(len(p))
+        # A reading one minute off is still a good reading: its neighbours (across the hour too) count.
+        conf = sum(p[rows, (best + d) % 720] for d in (-1, 0, 1))
+        return np.stack([best // 60, best % 60], 1), np.clip(conf, 0, 1)
+
+    @classmethod
+    def decode_times(cls, outputs: np.ndarray, temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Raw outputs → (N, 2) (hour, minute) and a confidence each, in chunks (N x 720 scores, bounded memory)."""
+        outputs = np.asarray(outputs)
+        if len(outputs) == 0:
             return np.zeros((0, 2), dtype=np.int64), np.zeros(0)
-        return np.concatenate(times), np.clip(np.concatenate(confs), 0, 1)
+        parts = [cls.read_scores(cls.time_scores(o), temperature)
+                 for o in np.split(outputs, np.arange(2048, len(outputs), 2048))]
+        return np.concatenate([t for t, _ in parts]), np.concatenate([c for _, c in parts])
 
     @staticmethod
     def _temperature(meta: dict[str, Any] | None) -> float:
@@ -260,29 +265,28 @@ class ClockTask(Task):
         true = np.asarray(targets).reshape(-1, 2)
         pred, conf = self.decode_times(outputs, self._temperature(meta))
         report = clock_report(pred, true)
-        ok = circular_error(pred[:, 0] * 60 + pred[:, 1], true[:, 0] * 60 + true[:, 1]) <= 1
-        report["confidence_ece"] = expected_calibration_error(conf, ok)
+        report["confidence_ece"] = expected_calibration_error(conf, time_error(pred, true) <= 1)
         return report
 
     def calibrate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
         """The temperature whose confidences best predict "read to within a minute" on validation
         (least log loss over a grid). The readings themselves do not change, only their confidence."""
-        true = np.asarray(targets).reshape(-1, 2)
-        pred, conf = self.decode_times(outputs)
-        ok = circular_error(pred[:, 0] * 60 + pred[:, 1], true[:, 0] * 60 + true[:, 1]) <= 1
+        scores = self.time_scores(outputs)  # once: only the temperature changes below
+        pred, _ = self.read_scores(scores)
+        ok = time_error(pred, np.asarray(targets).reshape(-1, 2)) <= 1
 
         def log_loss(c: np.ndarray) -> float:
             c = np.clip(c, 1e-6, 1 - 1e-6)
             return float(-np.mean(np.where(ok, np.log(c), np.log(1 - c))))
 
         grid = np.geomspace(0.2, 2.0, 31)
-        losses = [log_loss(self.decode_times(outputs, float(T))[1]) for T in grid]
-        best = float(grid[int(np.argmin(losses))])
-        after = self.decode_times(outputs, best)[1]
-        return {"temperature": round(best, 4),
+        confs = [self.read_scores(scores, float(T))[1] for T in grid]
+        k = int(np.argmin([log_loss(c) for c in confs]))
+        before = self.read_scores(scores, 1.0)[1]
+        return {"temperature": round(float(grid[k]), 4),
                 "temperature_rule": f"least log loss of 'right to within a minute' on {len(ok)} validation "
-                                    f"images; calibration error {expected_calibration_error(conf, ok):.3f} at "
-                                    f"temperature 1 → {expected_calibration_error(after, ok):.3f}"}
+                                    f"images; calibration error {expected_calibration_error(before, ok):.3f} at "
+                                    f"temperature 1 → {expected_calibration_error(confs[k], ok):.3f}"}
 
     def decode(self, outputs: np.ndarray, meta: dict[str, Any]) -> list[Prediction]:
         times, conf = self.decode_times(outputs, self._temperature(meta))
@@ -296,7 +300,7 @@ class ClockTask(Task):
         from ..runs import report as rp
         pred, conf = self.decode_times(outputs, self._temperature(meta))
         true = np.asarray(targets).reshape(-1, 2)
-        err = circular_error(pred[:, 0] * 60 + pred[:, 1], true[:, 0] * 60 + true[:, 1])
+        err = time_error(pred, true)
         order = np.lexsort((-conf, -err))[:48]  # largest errors first, confident ones first among equals
         grid = rp.image_grid([display_image(images[i]) for i in order],
                              [f"{synth_clock.time_str(*pred[i])} (true {synth_clock.time_str(*true[i])})"
