@@ -137,6 +137,14 @@ def _put_text_centered(img: np.ndarray, text: str, center: tuple[float, float], 
     cv2.putText(img, text, org, font, scale, color, thick, cv2.LINE_AA)
 
 
+def _marks_show_up(family: tuple[str, str, str]) -> bool:
+    """Whether the dial itself shows which way is up, logo aside: numerals do, and so does a square or
+    octagonal outline with marks (a square repeats every 90°; an octagon every 45°, but with marks every
+    30° the pair repeats every 90°). Far more than any turn drawn here; unmarked dials stay upright."""
+    dial, numerals, _ = family
+    return numerals in ("arabic", "roman") or dial != "round"
+
+
 def _face(rng: np.random.Generator, size: int, hour: int, minute: int, second: float,
           family: tuple[str, str, str]) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray]:
     """An upright clock face (RGB), its alpha mask, whether the face itself shows which way is up, and
@@ -241,7 +249,7 @@ def _face(rng: np.random.Generator, size: int, hour: int, minute: int, second: f
     cap = r_in * rng.uniform(0.02, 0.08)
     cv2.circle(img, (int(c * 16), int(c * 16)), int(cap * 16), hand_col, -1, cv2.LINE_AA, 4)
     # Square and octagonal outlines repeat every 90° / 45°, which a 25° turn never reaches.
-    shows_up = numerals in ("arabic", "roman") or logo or dial != "round"
+    shows_up = logo or _marks_show_up(family)
     t = np.linspace(0, 1, SPINE_POINTS)[:, None]
     spines = np.stack([c + t * length * np.array([math.sin(a), -math.cos(a)])
                        for a, length in ((a_hour, h_len), (a_min, m_len))]).astype(np.float32)
@@ -297,7 +305,7 @@ def render_clock(rng: np.random.Generator, size: int = 128, hour: int | None = N
     # every ticks-only dial (stop 19: trained to 35° on all of them, upright ones fell from 96.5% to 83%).
     if not (has_marks and shows_up):
         max_rot = UPRIGHT_TURN
-    elif family[1] in ("arabic", "roman") or family[0] != "round":
+    elif _marks_show_up(family):
         max_rot = max_turn
     else:
         max_rot = min(max_turn, MAX_TURN)
