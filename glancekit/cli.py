@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--relabel", help="a person's corrections (the review.csv of glance audit after glance review): "
                    "their labels replace those of the train and val parts; test keeps the data's own")
     t.add_argument("--init", help="fine-tune: start from these weights ('shipped' = the package's own)")
+    t.add_argument("--distill", metavar="TEACHER", help="also learn a frozen teacher's outputs on every training "
+                   "batch (a weights file, e.g. mirror-averaged ones, or 'shipped')")
+    t.add_argument("--distill-weight", dest="distill_weight", type=float,
+                   help="the teacher's share of the loss, in (0, 1] (default 0.5; the labels get the rest)")
 
     sy = sub.add_parser("synth", help="render labelled synthetic images (clock, hands) into a folder with labels.csv")
     sy.add_argument("task")

@@ -77,6 +77,12 @@ class TrainConfig:
     # human rows replace the labels of those images in the train and val parts (they teach and select);
     # the test part keeps the data's own labels, so the run is graded exactly as runs without them are.
     relabel: str | None = None
+    # Distillation: a teacher's weights file (or "shipped"), frozen; each training batch it reads is also
+    # graded against the teacher's outputs (`Task.distill_loss`), with this share of the loss. The point
+    # is a teacher that costs more at run time than the student may: e.g. the same net mirror-averaged
+    # (tools/flip_average.py), whose two-view answer the one-view student learns to give in one pass.
+    distill: str | None = None
+    distill_weight: float = 0.5
 
     @classmethod
     def resolve(cls, task_defaults: dict[str, Any], config_file: str | Path | None,
@@ -133,6 +139,8 @@ class TrainConfig:
             raise GlanceError("--extra adds labelled images to a real set's training part; with --data synth use --mix")
         if self.relabel and self.data == "synth":
             raise GlanceError("--relabel corrects a real set's labels; synthetic renders have exact ones")
+        if not 0 < self.distill_weight <= 1:
+            raise GlanceError(f"distill_weight must be in (0, 1] (the teacher's share of the loss), got {self.distill_weight}")
         if self.logger not in (None, "mlflow", "tensorboard"):
             raise GlanceError(f"logger must be mlflow or tensorboard, got '{self.logger}'")
 

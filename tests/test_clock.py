@@ -438,3 +438,17 @@ def test_augment_mirrors_images_with_their_mirror_times():
     assert (flipped ^ kept).all() and 10 < int(flipped.sum()) < 54
     h, m = mirror_time(y[:, 0], y[:, 1])
     assert torch.equal(ya[flipped], torch.stack([h, m], 1)[flipped]) and torch.equal(ya[kept], y[kept])
+
+
+def test_distill_loss_is_least_where_the_student_gives_the_teachers_answer():
+    """Matching a teacher: the loss is lowest, with no gradient, at the teacher's own outputs (its hour
+    and minute distributions and its hand angles), and grows as the student moves away from them."""
+    task = get("clock")
+    teacher = torch.randn(6, 76) * 2
+    at = teacher.clone().requires_grad_(True)
+    loss = task.distill_loss(at, teacher, torch.zeros(6, 2, dtype=torch.long))
+    loss.backward()
+    assert at.grad.abs().max() < 1e-6
+    for scale in (0.1, 0.5, 2.0):
+        moved = teacher + scale * torch.randn(6, 76)
+        assert task.distill_loss(moved, teacher, torch.zeros(6, 2, dtype=torch.long)) > loss

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -35,6 +36,48 @@ def initial_model(task: Task, init: str, model_kwargs: dict[str, Any]) -> tuple[
     return dict(ckpt["model_kwargs"]), model
 
 
+class Teacher:
+    """A frozen teacher for distillation (`--distill`): the model of a weights file (`shipped` = the
+    package's), in eval mode with no gradients. It may be more than the student (e.g. mirror-averaged) but
+    must give outputs of the same layout (checked on every batch). On a CPU it runs as its ONNX export on
+    onnxruntime, as the shipped models do: 2-3x faster than eager torch there, which is most of the cost
+    distillation adds to a training step."""
+
+    def __init__(self, task: Task, weights: str) -> None:
+        if type(task).distill_loss is Task.distill_loss:
+            raise GlanceError(f"task {task.name} has no distillation loss; --distill is for tasks that define one")
+        self.task = task
+        self.path = resolve_weights(task, None if weights == "shipped" else weights)
+        _, self.model = build_from_checkpoint(load_checkpoint(self.path, task))
+        self.model.eval().requires_grad_(False)
+        self._session: Any = None
+        console.print(f"distilling from {self.path}")
+
+    def to(self, device: torch.device) -> "Teacher":
+        self.model.to(device)
+        if device.type == "cpu" and self._session is None:
+            import tempfile
+
+            import onnxruntime as ort
+
+            from .export import _onnx
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "teacher.onnx"
+                _onnx(self.model, self.task, out, "")
+                opts = ort.SessionOptions()
+                opts.log_severity_level = 3
+                opts.intra_op_num_threads = torch.get_num_threads()
+                self._session = ort.InferenceSession(str(out), opts, providers=["CPUExecutionProvider"])
+        return self
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self._session is not None and x.device.type == "cpu":
+            out = self._session.run(None, {"input": np.ascontiguousarray(x.numpy(), np.float32)})[0]
+            return torch.from_numpy(out)
+        return self.model(x)
+
+
 class TaskModule(L.LightningModule):
     def __init__(self, task: Task, cfg: TrainConfig, steps_per_epoch: int) -> None:
         super().__init__()
@@ -56,6 +99,9 @@ class TaskModule(L.LightningModule):
         # the model the optimiser moves. Kept out of self's submodules, so the optimiser never sees it.
         self._ema: list[torch.nn.Module] = []
         self.reset_ema()
+        # The frozen teacher of `cfg.distill`, likewise kept out of self's submodules: the optimiser never
+        # sees it, the run's weights never hold it, and Lightning's .train() never takes it out of eval mode.
+        self._teacher: list[Teacher] = [Teacher(task, cfg.distill)] if cfg.distill else []
 
     def reset_ema(self) -> None:
         """Start the average afresh from the current weights (at the start, and after the LR finder,
@@ -68,8 +114,8 @@ class TaskModule(L.LightningModule):
             self._ema.append(ema)
 
     def on_fit_start(self) -> None:
-        if self._ema:
-            self._ema[0].to(self.device)
+        for frozen in [*self._ema, *self._teacher]:
+            frozen.to(self.device)
 
     @property
     def eval_model(self) -> torch.nn.Module:
@@ -103,7 +149,17 @@ class TaskModule(L.LightningModule):
         x, y = batch
         if self.cfg.augment:
             x, y = self.task.augment(x, y)
-        loss = self.task.loss(self.model(x), y)
+        out = self.model(x)
+        loss = self.task.loss(out, y)
+        if self._teacher:
+            teacher_out = self._teacher[0](x)
+            if teacher_out.shape != out.shape:
+                raise GlanceError(f"the --distill teacher gives outputs of shape {tuple(teacher_out.shape[1:])}, "
+                                  f"the model {tuple(out.shape[1:])}: not the same task head")
+            distill = self.task.distill_loss(out, teacher_out, y)
+            self.log("train_distill", distill, on_step=False, on_epoch=True, batch_size=len(x))
+            w = self.cfg.distill_weight
+            loss = (1 - w) * loss + w * distill
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 

@@ -148,6 +148,11 @@ class Task:
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def distill_loss(self, outputs: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """How far a student's raw outputs are from a frozen teacher's on the same batch (`train
+        --distill`). Tasks whose outputs are not plain class logits say how to compare them."""
+        raise GlanceError(f"task {self.name} has no distillation loss")
+
     # ---- evaluation -------------------------------------------------------------------------
     def evaluate(self, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any] | None = None
                  ) -> dict[str, float]:
@@ -209,6 +214,9 @@ class ClassificationTask(Task):
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(outputs, targets, label_smoothing=0.05)
+
+    def distill_loss(self, outputs: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return soft_cross_entropy(outputs, nn.functional.softmax(teacher, 1))
 
     def evaluate(self, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any] | None = None
                  ) -> dict[str, float]:
@@ -296,6 +304,11 @@ class TrustedThreshold:
         pred = outputs.argmax(1)
         return {"wrongly_rejected": float((~kept).mean()),
                 "accuracy_on_accepted": float((pred[kept] == targets[kept]).mean()) if kept.any() else 0.0}
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against a distribution per row (soft labels, or a teacher's probabilities)."""
+    return -(nn.functional.log_softmax(logits, 1) * target_probs).sum(1).mean()
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

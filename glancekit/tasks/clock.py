@@ -34,7 +34,7 @@ from ..metrics.calibration import expected_calibration_error, reliability
 from ..metrics.clock import clock_report, time_error
 from ..models import FlipAverage, SmallCNN, bare_for_training
 from ..synth import clock as synth_clock
-from .base import Infer, Prediction, Task, display_image, softmax
+from .base import Infer, Prediction, Task, display_image, soft_cross_entropy, softmax
 
 SIZE = 144
 N_OUT = 12 + 60 + 2 + 2
@@ -217,13 +217,20 @@ class ClockTask(Task):
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         h, m = targets[:, 0], targets[:, 1]
         hour_logits, minute_logits = outputs[:, :12], outputs[:, 12:72]
-        ce_h = -(F.log_softmax(hour_logits, 1) * _circular_soft(h, 12, 0.35)).sum(1).mean()
-        ce_m = -(F.log_softmax(minute_logits, 1) * _circular_soft(m, 60, 0.8)).sum(1).mean()
+        ce_h = soft_cross_entropy(hour_logits, _circular_soft(h, 12, 0.35))
+        ce_m = soft_cross_entropy(minute_logits, _circular_soft(m, 60, 0.8))
         a_h = (h.float() + m.float() / 60) * (2 * np.pi / 12)
         a_m = m.float() * (2 * np.pi / 60)
         vec = torch.stack([a_h.sin(), a_h.cos(), a_m.sin(), a_m.cos()], 1)
         reg = F.mse_loss(outputs[:, 72:76], vec)
         return ce_h + ce_m + 2.0 * reg
+
+    def distill_loss(self, outputs: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The teacher's hour and minute distributions as soft targets and its hand angles as regression
+        targets, weighted as `loss` weighs the labels' (so the two losses mix on one scale)."""
+        ce_h = soft_cross_entropy(outputs[:, :12], F.softmax(teacher[:, :12], 1))
+        ce_m = soft_cross_entropy(outputs[:, 12:72], F.softmax(teacher[:, 12:72], 1))
+        return ce_h + ce_m + 2.0 * F.mse_loss(outputs[:, 72:76], teacher[:, 72:76])
 
     # ---- decoding and metrics ---------------------------------------------------------------
     @staticmethod
