@@ -58,16 +58,12 @@ class Teacher:
         if device.type == "cpu" and self._session is None:
             import tempfile
 
-            import onnxruntime as ort
-
             from .export import _onnx
+            from .predict import onnx_session
             with tempfile.TemporaryDirectory() as tmp:
                 out = Path(tmp) / "teacher.onnx"
                 _onnx(self.model, self.task, out, "")
-                opts = ort.SessionOptions()
-                opts.log_severity_level = 3
-                opts.intra_op_num_threads = torch.get_num_threads()
-                self._session = ort.InferenceSession(str(out), opts, providers=["CPUExecutionProvider"])
+                self._session = onnx_session(out, threads=torch.get_num_threads())
         return self
 
     @torch.no_grad()

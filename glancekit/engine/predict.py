@@ -18,10 +18,13 @@ from .checkpoint import build_from_checkpoint, file_sha256, load_checkpoint, res
 from .evaluate import torch_infer
 
 
-def onnx_session(path: Path) -> Any:
+def onnx_session(path: Path, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session, quiet; `threads` caps its intra-op threads (default: onnxruntime's own)."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 

@@ -214,23 +214,26 @@ class ClockTask(Task):
         """`--init` of mirror-averaged weights fine-tunes the bare net (half the work per step)."""
         return bare_for_training(ckpt)
 
+    @staticmethod
+    def _heads_loss(outputs: torch.Tensor, hour_p: torch.Tensor, minute_p: torch.Tensor,
+                    angles: torch.Tensor) -> torch.Tensor:
+        """The four heads against their targets: hour and minute distributions (cross-entropy) and the
+        sin/cos of both hands (squared error, weighted 2). One weighting for labels and teachers alike."""
+        return (soft_cross_entropy(outputs[:, :12], hour_p) + soft_cross_entropy(outputs[:, 12:72], minute_p)
+                + 2.0 * F.mse_loss(outputs[:, 72:76], angles))
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         h, m = targets[:, 0], targets[:, 1]
-        hour_logits, minute_logits = outputs[:, :12], outputs[:, 12:72]
-        ce_h = soft_cross_entropy(hour_logits, _circular_soft(h, 12, 0.35))
-        ce_m = soft_cross_entropy(minute_logits, _circular_soft(m, 60, 0.8))
         a_h = (h.float() + m.float() / 60) * (2 * np.pi / 12)
         a_m = m.float() * (2 * np.pi / 60)
         vec = torch.stack([a_h.sin(), a_h.cos(), a_m.sin(), a_m.cos()], 1)
-        reg = F.mse_loss(outputs[:, 72:76], vec)
-        return ce_h + ce_m + 2.0 * reg
+        return self._heads_loss(outputs, _circular_soft(h, 12, 0.35), _circular_soft(m, 60, 0.8), vec)
 
     def distill_loss(self, outputs: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The teacher's hour and minute distributions as soft targets and its hand angles as regression
         targets, weighted as `loss` weighs the labels' (so the two losses mix on one scale)."""
-        ce_h = soft_cross_entropy(outputs[:, :12], F.softmax(teacher[:, :12], 1))
-        ce_m = soft_cross_entropy(outputs[:, 12:72], F.softmax(teacher[:, 12:72], 1))
-        return ce_h + ce_m + 2.0 * F.mse_loss(outputs[:, 72:76], teacher[:, 72:76])
+        return self._heads_loss(outputs, F.softmax(teacher[:, :12], 1), F.softmax(teacher[:, 12:72], 1),
+                                teacher[:, 72:76])
 
     # ---- decoding and metrics ---------------------------------------------------------------
     @staticmethod
