@@ -102,12 +102,17 @@ def test_draw_a_one_with_the_mouse(server, page, tmp_path):
     for i in range(1, 21):  # a vertical stroke, top to bottom
         page.mouse.move(x + i * 0.3, box["y"] + 40 + i * 10)
     page.mouse.up()
-    page.wait_for_function("document.querySelector('#prediction').textContent !== '–'", timeout=15000)
-    page.wait_for_function("document.querySelector('#model-input').src.startsWith('data:image/png')", timeout=15000)
+    # Save at once, while live predictions of the stroke are still in flight: the label the user picked
+    # must not be overwritten by them, and their answers must not wipe the "saved" line (CI once lost it).
+    page.select_option("#save-label", "1")
+    page.click("#save")
+    page.wait_for_selector("#status .ok", timeout=15000)
+    page.wait_for_selector("#canvas[data-state=idle]", timeout=15000)
+    assert page.locator("#status .ok").is_visible()
+    assert page.locator("#save-label").input_value() == "1"
     assert page.locator("#prediction").text_content() == "1"
     assert page.locator("#top3 tr").count() == 3
-    page.click("#save")
-    page.wait_for_selector("#status .ok", timeout=10000)
+    assert page.locator("#model-input").get_attribute("src").startswith("data:image/png")
     assert len(list((server["root"] / "drawings" / "1").glob("*.png"))) == 1
     page.screenshot(path=str(tmp_path / "draw.png"))
     page.click("#clear")
