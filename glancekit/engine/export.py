@@ -42,9 +42,10 @@ def _onnx(model: nn.Module, task: Task, out: Path, source_sha: str) -> None:
     onnx.save(m, str(out))
 
 
-def _run_onnx(path: Path) -> "callable":
+def _run_onnx(path: Path, threads: int | None = None) -> "callable":
+    """The export at `path` as a numpy-in, numpy-out function on onnxruntime (`threads` as `onnx_session`)."""
     from .predict import onnx_session
-    sess = onnx_session(path)
+    sess = onnx_session(path, threads)
     return lambda x: sess.run(None, {"input": x})[0]
 
 

@@ -50,27 +50,25 @@ class Teacher:
         self.path = resolve_weights(task, None if weights == "shipped" else weights)
         _, self.model = build_from_checkpoint(load_checkpoint(self.path, task))
         self.model.eval().requires_grad_(False)
-        self._session: Any = None
+        self._run_onnx: Any = None  # numpy -> numpy, set by .to(cpu)
         console.print(f"distilling from {self.path}")
 
     def to(self, device: torch.device) -> "Teacher":
         self.model.to(device)
-        if device.type == "cpu" and self._session is None:
+        if device.type == "cpu" and self._run_onnx is None:
             import tempfile
 
-            from .export import _onnx
-            from .predict import onnx_session
-            with tempfile.TemporaryDirectory() as tmp:
+            from .export import _onnx, _run_onnx
+            with tempfile.TemporaryDirectory() as tmp:  # the session holds the graph; the file can go
                 out = Path(tmp) / "teacher.onnx"
                 _onnx(self.model, self.task, out, "")
-                self._session = onnx_session(out, threads=torch.get_num_threads())
+                self._run_onnx = _run_onnx(out, threads=torch.get_num_threads())
         return self
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self._session is not None and x.device.type == "cpu":
-            out = self._session.run(None, {"input": np.ascontiguousarray(x.numpy(), np.float32)})[0]
-            return torch.from_numpy(out)
+        if self._run_onnx is not None and x.device.type == "cpu":
+            return torch.from_numpy(self._run_onnx(np.ascontiguousarray(x.numpy(), np.float32)))
         return self.model(x)
 
 
