@@ -16,9 +16,37 @@ from .errors import GlanceError
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
 
-def _task_names() -> list[str]:
-    from .tasks import names
-    return names()
+# What an option means wherever a command does not say more (filled in by _parser; shown by -h and docs/cli.md).
+COMMON_HELP = {
+    "task": "the task: clock, digits, eyes, gestures, gestures_kp or hand_keypoints",
+    "paths": "image files or folders (searched recursively)",
+    "weights": "weights file (default: the task's shipped weights)",
+    "data": "labelled data in any layout the task's readers understand",
+    "seed": "random seed (fixed, so the command can be repeated)",
+    "project": "root folder of runs (default: runs)",
+    "name": "run name (made unique under runs/TASK/)",
+    "epochs": "epochs to train (default: the task's recipe)",
+    "batch": "batch size",
+    "optimizer": "optimizer",
+    "weight_decay": "weight decay of the optimizer",
+    "schedule": "learning-rate schedule: cosine with warm-up, plateau, or constant",
+    "augment": "train without the task's augmentation",
+    "val_frac": "share of a real set split off for validation (default: the task's)",
+    "test_frac": "share of a real set held out for testing (default: the task's)",
+    "workers": "DataLoader processes (renders synthetic data in parallel)",
+    "logger": "also send metrics to this logger (its package must be installed)",
+    "n": "how many images",
+    "backend": "run the ONNX export, torch, or the ONNX export when it is up to date (auto)",
+    "format": "export format",
+    "split": "which part of the seeded train/val/test split to score",
+    "repeats": "timed runs per latency figure (the median is reported)",
+    "clusters": "k-means clusters (default: a few per class)",
+    "pool": "folder of unlabelled images",
+    "limit": "review at most N images",
+    "tag": "only runs with this tag",
+    "shard_size": "images per shard",
+    "port": "port to listen on",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -197,10 +225,32 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--weights", action="append", default=[], metavar="TASK=PATH",
                     help="serve these weights for a task instead of the shipped ones (repeatable)")
 
+    fl = sub.add_parser("flip", help="add test-time mirror averaging to trained weights (or --remove it)")
+    fl.add_argument("task")
+    fl.add_argument("--weights", required=True, help="trained weights (a run's best.pt, or shipped weights)")
+    fl.add_argument("--out", required=True, help="new weights file to write (never the --weights file)")
+    fl.add_argument("--remove", action="store_true",
+                    help="the other way: write the bare net of mirror-averaged weights (one view, half the work)")
+
+    fu = sub.add_parser("fuse", help="fuse the gestures image classifier and keypoint reader into one model")
+    fu.add_argument("task", help="gestures (the only task with two readers)")
+    fu.add_argument("--image", help="gestures image classifier weights, or a fused model whose image classifier "
+                    "is taken (default: the shipped model)")
+    fu.add_argument("--keypoints", help="hand_keypoints weights (default: shipped)")
+    fu.add_argument("--reader", help="gestures_kp weights (default: shipped)")
+    fu.add_argument("--val", type=int, default=1800, help="validation renders that pick the keypoint share")
+    fu.add_argument("--n", type=int, default=1800, help="held-out-style test renders scored beside them")
+    fu.add_argument("--flip", action="store_true", help="the fused model averages each image with its mirror image")
+    fu.add_argument("--out", help="write the fused weights here (without it: only the table of scores)")
+
     s = sub.add_parser("ship", help="copy a run's best weights into the package with their card and ONNX")
     s.add_argument("task")
     s.add_argument("--weights", required=True)
     s.add_argument("--data", help="data to benchmark the card on (default: the task's shared set)")
+    for command in sub.choices.values():
+        for action in command._actions:
+            if action.help is None and action.dest in COMMON_HELP:
+                action.help = COMMON_HELP[action.dest]
     return p
 
 
@@ -376,15 +426,38 @@ def _cmd_serve(a: argparse.Namespace) -> None:
                                       label_pool=a.pool, labels=a.labels, weights=weights))
 
 
+def _cmd_flip(a: argparse.Namespace) -> None:
+    from .engine.flip import flip
+    from .tasks import get
+    what = flip(get(a.task), a.weights, a.out, a.remove)
+    print(f"wrote {a.out}: {a.task} {what}")
+
+
+def _cmd_fuse(a: argparse.Namespace) -> None:
+    from .engine.fuse import KEYPOINT_SHARES, fuse
+    from .tasks import get
+    r = fuse(get(a.task), a.image, a.keypoints, a.reader, a.val, a.n, a.flip, a.out)
+    print(("mirror-averaged; " if a.flip else "") + f"weighted F1; {r.real_note}")
+    print("w (keypoint share)" + "".join(f"{n:>17}" for n in r.scores))
+    for i, w in enumerate(KEYPOINT_SHARES):
+        print(f"{w:>18.1f}" + "".join(f"{s[i]:17.3f}" for s in r.scores.values())
+              + ("  <- picked on val" if w == r.picked else ""))
+    if r.out is not None:
+        print(f"wrote {r.out} (w {r.picked}, no_gesture threshold {r.threshold:.3f}); "
+              f"ship it with: glance ship gestures --weights {r.out}")
+
+
 def _cmd_ship(a: argparse.Namespace) -> None:
     from .engine.bench import ship
     from .tasks import get
     ship(get(a.task), Path(a.weights), a.data)
 
 
-COMMANDS: dict[str, Any] = {"train": _cmd_train, "synth": _cmd_synth, "val": _cmd_val, "predict": _cmd_predict, "export": _cmd_export,
-                            "bench": _cmd_bench, "runs": _cmd_runs,
-                            "label": _cmd_label, "review": _cmd_review, "record": _cmd_record, "pack": _cmd_pack, "mine": _cmd_mine, "audit": _cmd_audit, "serve": _cmd_serve, "ship": _cmd_ship}
+COMMANDS: dict[str, Any] = {
+    "train": _cmd_train, "synth": _cmd_synth, "val": _cmd_val, "predict": _cmd_predict, "export": _cmd_export,
+    "bench": _cmd_bench, "runs": _cmd_runs, "label": _cmd_label, "review": _cmd_review, "record": _cmd_record,
+    "pack": _cmd_pack, "mine": _cmd_mine, "audit": _cmd_audit, "serve": _cmd_serve, "flip": _cmd_flip,
+    "fuse": _cmd_fuse, "ship": _cmd_ship}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -80,7 +80,7 @@ class TrainConfig:
     # Distillation: a teacher's weights file (or "shipped"), frozen; each training batch it reads is also
     # graded against the teacher's outputs (`Task.distill_loss`), with this share of the loss. The point
     # is a teacher that costs more at run time than the student may: e.g. the same net mirror-averaged
-    # (tools/flip_average.py), whose two-view answer the one-view student learns to give in one pass.
+    # (`glance flip`), whose two-view answer the one-view student learns to give in one pass.
     distill: str | None = None
     distill_weight: float = 0.5
 

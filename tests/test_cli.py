@@ -100,3 +100,48 @@ def test_shipped_model_reads_the_examples(tmp_path):
     truth = ["not_a_digit" if e == "not" else e for e in expected]
     right = sum(g == t for g, t in zip(got, truth))
     assert right >= len(rows) - 2, list(zip(truth, got))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["flip", "digits", "--weights", "{shipped_digits}", "--out", "{tmp}/d.pt"],
+     "digits has no mirror averaging: its mirror image has no answer to map back"),
+    (["flip", "eyes", "--weights", "{shipped_eyes}", "--out", "{tmp}/e.pt"], "already averages over mirror images"),
+    (["flip", "eyes", "--weights", "{tmp}/missing.pt", "--out", "{tmp}/e.pt"], "no such weights file"),
+    (["flip", "clock", "--weights", "{shipped_eyes}", "--out", "{tmp}/e.pt"],
+     "holds weights for task 'eyes', not 'clock'"),
+    (["flip", "eyes", "--weights", "{shipped_eyes}", "--out", "{shipped_eyes}", "--remove"],
+     "is the --weights file itself"),
+    (["fuse", "digits"], "only gestures has two readers to fuse, not digits"),
+    (["fuse", "gestures", "--val", "0"], "--val and --n must be at least 1"),
+    (["fuse", "gestures", "--reader", "{shipped_eyes}"], "holds weights for task 'eyes', not 'gestures_kp'"),
+])
+def test_flip_and_fuse_bad_input(tmp_path, capsys, args, message):
+    from glancekit.engine.checkpoint import shipped_weights
+    fill = {"tmp": tmp_path, "shipped_digits": shipped_weights("digits"), "shipped_eyes": shipped_weights("eyes")}
+    before = shipped_weights("eyes").read_bytes()
+    assert run_cli(*[a.format(**fill) for a in args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("glance: error: ") and message in err[0]
+    assert shipped_weights("eyes").read_bytes() == before and not list(tmp_path.iterdir())
+
+
+def test_flip_removes_and_adds_the_mirror_view(tmp_path, capsys):
+    """The shipped eyes net answers over the crop and its mirror: --remove gives the one-view net, whose
+    answer for a crop and for its mirror differ; flipping it again gives the shipped answers back."""
+    import numpy as np
+    import torch
+
+    from glancekit.engine.checkpoint import build_from_checkpoint, load_checkpoint, shipped_weights
+    assert run_cli("flip", "eyes", "--weights", shipped_weights("eyes"), "--out", tmp_path / "bare.pt",
+                   "--remove") == 0
+    assert "reading each image once" in capsys.readouterr().out
+    assert run_cli("flip", "eyes", "--weights", tmp_path / "bare.pt", "--out", tmp_path / "again.pt") == 0
+    x = torch.from_numpy(np.random.default_rng(0).random((4, 1, 24, 24), dtype=np.float32))
+    nets = {n: build_from_checkpoint(load_checkpoint(p))[1] for n, p in
+            (("shipped", shipped_weights("eyes")), ("bare", tmp_path / "bare.pt"), ("again", tmp_path / "again.pt"))}
+    with torch.no_grad():
+        out = {n: net(x) for n, net in nets.items()}
+        assert not torch.allclose(nets["bare"](x.flip(-1)), out["bare"], atol=1e-4)
+        assert torch.allclose(out["again"], out["shipped"], atol=1e-6)
+        assert torch.allclose(out["shipped"], (out["bare"] + nets["bare"](x.flip(-1))) / 2, atol=1e-5)
+    assert "flip_average_added" not in load_checkpoint(tmp_path / "bare.pt")["meta"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -410,20 +409,22 @@ def test_flip_averaged_clock_reads_a_mirror_as_the_mirror_time(tmp_path):
     _, again = build_from_checkpoint(load_checkpoint(tmp_path / "w.pt"))
     with torch.no_grad():
         assert torch.allclose(again.eval()(x), model(x))
-    # tools/flip_average.py --remove gives the bare net back (one view, half the work), and adds it again.
-    import subprocess
-    import sys
-    tool = Path(__file__).resolve().parents[1] / "tools" / "flip_average.py"
-    run = [sys.executable, str(tool), str(tmp_path / "w.pt"), "--out", str(tmp_path / "bare.pt"), "--remove"]
-    assert subprocess.run(run, capture_output=True).returncode == 0
+    # glance flip --remove gives the bare net back (one view, half the work), and adds it again.
+    from glancekit.cli import main
+    assert main(["flip", "clock", "--weights", str(tmp_path / "w.pt"), "--out", str(tmp_path / "bare.pt"),
+                 "--remove"]) == 0
     bare = load_checkpoint(tmp_path / "bare.pt")
     assert not bare["model_kwargs"].get("flip_average")
     _, net = build_from_checkpoint(bare)
     with torch.no_grad():
         assert torch.allclose(net.eval()(x), model.net(x))
-    again = subprocess.run([sys.executable, str(tool), str(tmp_path / "bare.pt"), "--out", str(tmp_path / "f.pt")],
-                           capture_output=True)
-    assert again.returncode == 0 and load_checkpoint(tmp_path / "f.pt")["model_kwargs"]["flip_average"]
+    assert main(["flip", "clock", "--weights", str(tmp_path / "bare.pt"), "--out", str(tmp_path / "f.pt")]) == 0
+    flipped = load_checkpoint(tmp_path / "f.pt")
+    assert flipped["model_kwargs"]["flip_average"]
+    assert flipped["meta"]["flip_average_added"]["from"] == str(tmp_path / "bare.pt")
+    _, back = build_from_checkpoint(flipped)
+    with torch.no_grad():
+        assert torch.allclose(back(x), model(x), atol=1e-5)
 
 
 def test_augment_mirrors_images_with_their_mirror_times():

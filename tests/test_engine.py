@@ -135,13 +135,13 @@ def test_predict_accepts_paths_pil_arrays_and_lists(tiny_run: Path, tmp_path: Pa
 def test_training_seed_leaves_the_split_alone(digit_folder: Path):
     """Runs that differ only in --seed are scored on the same held-out images; --split-seed moves the cut."""
     from glancekit.data.readers import read_dataset
-    from glancekit.engine.train import _split
+    from glancekit.data.plan import split_set
     task = get("digits")
     samples = read_dataset(digit_folder, task)
     cut = {}
     for seed, split_seed in ((1, None), (2, None), (1, 3)):
         cfg = TrainConfig.resolve({}, None, {"data": str(digit_folder), "seed": seed, "split_seed": split_seed})
-        parts, info = _split(task, samples, cfg)
+        parts, info = split_set(task, samples, cfg)
         cut[(seed, split_seed)] = (info["seed"], sorted(parts["test"].ids))
     assert cut[(1, None)] == cut[(2, None)] and cut[(1, None)][0] == 0
     assert cut[(1, 3)][0] == 3 and cut[(1, 3)][1] != cut[(1, None)][1]

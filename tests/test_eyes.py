@@ -171,7 +171,8 @@ def test_train_relabel_changes_training_labels_only(eye_pool, tmp_path):
 
     from glancekit.config import TrainConfig
     from glancekit.engine.evaluate import split_samples
-    from glancekit.engine.train import _with_relabel, train
+    from glancekit.data.plan import apply_relabel
+    from glancekit.engine.train import train
     from glancekit.data.readers import read_dataset
     root, truth = eye_pool
     labelled = tmp_path / "labelled.csv"
@@ -198,7 +199,7 @@ def test_train_relabel_changes_training_labels_only(eye_pool, tmp_path):
         w.writerow([test_file, name[1 - truth[int(test_file[:3])]], "human", 1.0, -1, 0])  # a test image
         w.writerow([val_file, name[1 - truth[int(val_file[:3])]], "human", 1.0, -1, 0])
         w.writerow([train_files[5], name[1 - truth[int(train_files[5][:3])]], "proposed", 0.9, -1, 1])
-    fixed, info = _with_relabel(task, {"train": parts["train"], "val": parts["val"]}, parts["test"], str(review))
+    fixed, info = apply_relabel(task, {"train": parts["train"], "val": parts["val"]}, parts["test"], str(review))
     assert info == {"file": str(review.resolve()), "decisions": 7, "changed_train": 3, "changed_val": 1,
                     "kept_in_test": 1, "not_in_data": 0}
     for item, t_old, t_new in zip(parts["train"].items, parts["train"].targets, fixed["train"].targets):
@@ -221,4 +222,4 @@ def test_train_relabel_changes_training_labels_only(eye_pool, tmp_path):
     with pytest.raises(glancekit.GlanceError, match="--relabel"):
         TrainConfig.resolve({}, None, {"data": "synth", "relabel": str(review)})
     with pytest.raises(glancekit.GlanceError, match="no such labels file"):
-        _with_relabel(task, parts, parts["test"], str(tmp_path / "missing.csv"))
+        apply_relabel(task, parts, parts["test"], str(tmp_path / "missing.csv"))

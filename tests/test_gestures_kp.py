@@ -3,9 +3,6 @@ features), mirroring, and a tiny end-to-end run on top of a tiny hand_keypoints 
 from __future__ import annotations
 
 import math
-import runpy
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,9 +13,6 @@ from glancekit.engine.checkpoint import load_checkpoint
 from glancekit.synth import hands as sh
 from glancekit.tasks import get
 from glancekit.tasks.gestures_kp import N_FEATURES, keypoint_features
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def pose2d(gesture: str, seed: int = 0) -> np.ndarray:
     p = sh.hand_points(sh.pose_for(gesture, np.random.default_rng(seed)))
@@ -56,7 +50,7 @@ def test_mirror_augmentation_flips_x_and_the_rotation_sine():
     assert torch.allclose(xs[flipped][0, 0, 0, 42:], g[42:], atol=1e-5)
 
 
-def test_tiny_keypoint_gesture_run(tmp_path, monkeypatch):
+def test_tiny_keypoint_gesture_run(tmp_path, monkeypatch, capsys):
     project = tmp_path / "runs"
     assert main(["train", "hand_keypoints", "--data", "synth", "--epochs", "1", "--epoch-size", "32",
                  "--val-size", "8", "--batch", "16", "--project", str(project), "--name", "kp"]) == 0
@@ -68,27 +62,29 @@ def test_tiny_keypoint_gesture_run(tmp_path, monkeypatch):
     assert "val_weighted_f1" in (project / "gestures_kp" / "g" / "metrics.csv").read_text()
     assert main(["export", "gestures_kp", "--weights", str(project / "gestures_kp" / "g" / "weights" / "best.pt")]) == 0
 
-    # tools/gestures_fusion.py fuses an image classifier with these two into one gestures model.
+    # glance fuse gestures fuses an image classifier with these two into one gestures model.
     assert main(["train", "gestures", "--data", "synth", "--epochs", "1", "--epoch-size", "64", "--val-size", "27",
                  "--batch", "32", "--project", str(project), "--name", "img"]) == 0
     fused = tmp_path / "fused.pt"
-    monkeypatch.setattr(sys, "argv", [
-        "gestures_fusion.py", "--image", str(project / "gestures" / "img" / "weights" / "best.pt"),
-        "--keypoints", task.keypoint_weights, "--reader", str(project / "gestures_kp" / "g" / "weights" / "best.pt"),
-        "--n", "18", "--val", "18", "--write", str(fused)])
-    runpy.run_path(str(ROOT / "tools" / "gestures_fusion.py"), run_name="__main__")
+    capsys.readouterr()
+    assert main(["fuse", "gestures", "--image", str(project / "gestures" / "img" / "weights" / "best.pt"),
+                 "--keypoints", task.keypoint_weights, "--reader", str(project / "gestures_kp" / "g" / "weights" / "best.pt"),
+                 "--n", "18", "--val", "18", "--out", str(fused)]) == 0
+    table = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
+    assert [float(r[0]) for r in table] == [round(0.1 * i, 1) for i in range(11)]
+    val_f1 = [float(r[1]) for r in table]
+    picked = [float(r[0]) for r in table if "picked" in " ".join(r)]
     ckpt = load_checkpoint(fused, get("gestures"))
-    assert 0 <= ckpt["model_kwargs"]["fuse"]["weight"] <= 1 and "threshold" in ckpt["meta"]
+    assert picked == [ckpt["model_kwargs"]["fuse"]["weight"]] and val_f1[int(round(picked[0] * 10))] == max(val_f1)
+    assert "threshold" in ckpt["meta"] and ckpt["meta"]["assembled_from"]["weight"] == picked[0]
     assert set(ckpt["meta"]["assembled_from"]["sha256"]) == {"gestures", "hand_keypoints", "gestures_kp"}
     assert main(["export", "gestures", "--weights", str(fused), "--atol", "1e-2"]) == 0  # untrained: see the next test
 
     # A fused model as --image (the shipped one, whose image run is gone): its image classifier is fused again.
     again = tmp_path / "again.pt"
-    monkeypatch.setattr(sys, "argv", [
-        "gestures_fusion.py", "--image", str(fused), "--keypoints", task.keypoint_weights,
-        "--reader", str(project / "gestures_kp" / "g" / "weights" / "best.pt"), "--n", "18", "--val", "18",
-        "--write", str(again)])
-    runpy.run_path(str(ROOT / "tools" / "gestures_fusion.py"), run_name="__main__")
+    assert main(["fuse", "gestures", "--image", str(fused), "--keypoints", task.keypoint_weights,
+                 "--reader", str(project / "gestures_kp" / "g" / "weights" / "best.pt"), "--n", "18", "--val", "18",
+                 "--out", str(again)]) == 0
     refused = load_checkpoint(again, get("gestures"))
     image_keys = [k for k in ckpt["state_dict"] if k.startswith("image_net.")]
     assert image_keys and all(torch.equal(refused["state_dict"][k], ckpt["state_dict"][k]) for k in image_keys)

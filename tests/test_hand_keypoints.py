@@ -159,9 +159,10 @@ def test_synthetic_training_says_when_the_background_photos_are_missing(tmp_path
     """Without the shared photos the renders fall back to procedural backgrounds: the run says so (it is
     graded on renders over photos), and records that it had none."""
     from glancekit.config import TrainConfig
-    from glancekit.engine.train import _synth_data
+    from glancekit.data.plan import plan_data
     monkeypatch.setenv("GLANCE_DATA", str(tmp_path / "nothing"))
-    cfg = TrainConfig.resolve(get("hand_keypoints").train_defaults, None, {"epoch_size": 4, "val_size": 2})
-    _, _, info = _synth_data(get("hand_keypoints"), cfg)
+    cfg = TrainConfig.resolve(get("hand_keypoints").train_defaults, None,
+                              {"data": "synth", "epoch_size": 4, "val_size": 2})
+    info = plan_data(get("hand_keypoints"), cfg).provenance
     assert info["background_photos"] == 0 and info["backgrounds"] is None
     assert "no background photos" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import torch
 from sklearn.metrics import f1_score
 
 from glancekit.data.synth import load_photos
-from glancekit.engine.bench import default_backgrounds
+from glancekit.data.locations import default_backgrounds
 from glancekit.engine.checkpoint import build_from_checkpoint, load_checkpoint, resolve_weights
 from glancekit.synth import hands
 from glancekit.tasks import get

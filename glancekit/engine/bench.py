@@ -18,43 +18,16 @@ import numpy as np
 import torch
 
 from ..data.dataset import prepare
+from ..data.locations import data_root, default_backgrounds, default_data, located, portable_record
 from ..data.synth import load_photos, parse_spec, synth_samples
-from ..errors import GlanceError
 from ..output import print_metrics
 from ..runs.store import atomic_write_text
 from ..tasks import Task
 from .checkpoint import (CALIBRATION_KEYS, WEIGHTS_DIR, build_from_checkpoint, file_sha256, load_checkpoint,
-                         resolve_weights)
+                         resolve_weights, write_checkpoint)
 from .evaluate import evaluate_arrays, load_eval_samples, torch_infer
 from .export import export
 from .predict import onnx_session, onnx_source_sha
-
-
-def data_root() -> Path:
-    """Where the shared real data lives: $GLANCE_DATA, else the nearest ../shared/data upwards."""
-    env = os.environ.get("GLANCE_DATA")
-    if env:
-        return Path(env)
-    for base in [Path.cwd(), *Path.cwd().parents, Path(__file__).resolve().parent]:
-        for cand in (base / "shared" / "data", base.parent / "shared" / "data"):
-            if cand.is_dir():
-                return cand
-    return Path("../shared/data")
-
-
-def default_data(task: Task) -> Path:
-    if not task.default_data:
-        raise GlanceError(f"task {task.name} has no default benchmark data; pass --data")
-    path = data_root() / task.default_data
-    if not path.exists():
-        raise GlanceError(f"benchmark data not found at {path}; pass --data or set GLANCE_DATA")
-    return path
-
-
-def default_backgrounds(task: Task) -> str | None:
-    """The task's background photo folder under the shared data root, if it is there."""
-    bg = data_root() / task.synth_backgrounds if task.synth_backgrounds else None
-    return str(bg) if bg is not None and bg.is_dir() else None
 
 
 def _bench_samples(task: Task, data: str | Path | None, split: str, seed: int, meta: dict[str, Any]
@@ -131,7 +104,7 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     real_path = data_root() / task.real_data if task.real_data and synthetic else None
     if real_path is not None and real_path.exists():  # real photos beside the synthetic benchmark
         mix = (meta.get("split") or {}).get("mix") or {}
-        if mix and Path(mix["data"]).resolve() == real_path.resolve():  # trained on part of it: test part only
+        if mix and located(mix["data"]).resolve() == real_path.resolve():  # trained on part of it: test part only
             rs = load_eval_samples(task, real_path, "test", int(mix["seed"]), mix["val_frac"], mix["test_frac"],
                                    bool(mix.get("grouped", False)))  # runs before grouping split per sample
             part = "the test part training held out"
@@ -139,7 +112,7 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
             rs, part = load_eval_samples(task, real_path), "all (none used in training)"
         rx, ry = prepare(task, rs, "reading real")
         rev = evaluate_arrays(task, infer, rx, ry.numpy(), meta)
-        real = {"data": str(real_path), "part": part, "images": len(rs), "metrics": rev.metrics,
+        real = {"source": task.real_data, "data": str(real_path), "part": part, "images": len(rs), "metrics": rev.metrics,
                 "metrics_ci95": metric_intervals(task, rev.outputs, rev.targets, meta)}
 
     shape = (task.channels, *task.input_size)
@@ -222,15 +195,17 @@ def write_card(task: Task, wpath: Path, extra: dict[str, Any]) -> Path:
             card.pop(key, None)  # a card kept from older weights must not describe these with their story
     card["mirror_averaged"] = bool(ckpt["model_kwargs"].get("flip_average"))
     card.update(extra)
-    atomic_write_text(card_path, json.dumps(card, indent=2, default=str))
+    # a card travels with the package: it names only what a user can find (data/locations.py)
+    atomic_write_text(card_path, json.dumps(portable_record(card), indent=2, default=str))
     return card_path
 
 
 def ship(task: Task, weights: Path, data: str | Path | None) -> None:
-    """Copy weights into glancekit/weights/TASK.pt, export TASK.onnx, bench and write TASK.json."""
-    load_checkpoint(weights, task)
+    """Put weights into glancekit/weights/TASK.pt (their meta naming only what a user can find), export
+    TASK.onnx, bench and write TASK.json. Shipping the shipped file again refreshes all three."""
+    ckpt = load_checkpoint(weights, task)
     target = WEIGHTS_DIR / f"{task.name}.pt"
-    shutil.copyfile(weights, target)
+    write_checkpoint(target, {**ckpt, "meta": portable_record(ckpt["meta"])})
     export(task, target, "onnx")
     bench(task, target, data, update_card=True, out=WEIGHTS_DIR.parent.parent / "runs" / task.name / "bench.json")
     print(f"shipped {target} (+ .onnx, .json)")

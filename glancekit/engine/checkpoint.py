@@ -36,6 +36,13 @@ def save_checkpoint(path: Path, task: Task, model: nn.Module, model_kwargs: dict
     atomic_write_bytes(Path(path), buf.getvalue())
 
 
+def write_checkpoint(path: Path, ckpt: dict[str, Any]) -> None:
+    """Write a loaded checkpoint back as it is (e.g. with its meta rewritten), without rebuilding the model."""
+    buf = io.BytesIO()
+    torch.save({**ckpt, "model_kwargs": _plain(ckpt["model_kwargs"]), "meta": _plain(ckpt["meta"])}, buf)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
 def load_checkpoint(path: str | Path, task: Task | None = None) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():

@@ -60,8 +60,8 @@ def without_flip_average(ckpt: dict[str, Any]) -> dict[str, Any]:
 
 def bare_for_training(ckpt: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """For `train --init` of weights that had mirror averaging added after training: the bare net (half
-    the work per step) and a note saying so; the averaging goes back on with tools/flip_average.py."""
+    the work per step) and a note saying so; the averaging goes back on with `glance flip`."""
     if not ckpt["model_kwargs"].get("flip_average"):
         return ckpt, None
     return without_flip_average(ckpt), ("--init answers with mirror averaging: fine-tuning the bare net; add the "
-                                        "averaging back with tools/flip_average.py (or gestures_fusion.py --flip)")
+                                        "averaging back with glance flip (or glance fuse gestures --flip)")

@@ -302,7 +302,7 @@ def render_clock(rng: np.random.Generator, size: int = 128, hour: int | None = N
     # A 25° turn of a round ticks-only dial would read the same as -5°: a label no one could see.
     # A turn past MAX_TURN is only drawn where numerals or a polygon outline show "up": where a small logo
     # word is the only sign, ticks every 30° would make 35° look like 5°, and the net learns to doubt
-    # every ticks-only dial (stop 19: trained to 35° on all of them, upright ones fell from 96.5% to 83%).
+    # every ticks-only dial (measured 2026-11-28: trained to 35° on all of them, upright ones fell from 96.5% to 83%).
     if not (has_marks and shows_up):
         max_rot = UPRIGHT_TURN
     elif _marks_show_up(family):

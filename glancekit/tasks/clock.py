@@ -39,11 +39,11 @@ from .base import Infer, Prediction, Task, display_image, soft_cross_entropy, so
 SIZE = 144
 N_OUT = 12 + 60 + 2 + 2
 # How far training renders turn clocks that show "up" by numerals or outline (validation and the benchmark:
-# synth_clock.MAX_TURN, 25°). At the edge of its training range a net under-reads the turn: stop 18's net
-# read 98.3% of benchmark clocks turned under 16° to within a minute, 93.4% of those turned 16–25° (35 of
-# its 60 misses). Stop 19 fine-tuned it at 35° (11 epochs, two runs): turns of 16–25° rose to 95.3% and
-# small turns fell to 97.4%; on 6,000 validation renders it read 96.6% against 97.1% (97.7% against 97.6%
-# mirror-averaged), so the default stays 25° until a longer run from scratch settles it.
+# synth_clock.MAX_TURN, 25°). At the edge of its training range a net under-reads the turn: the net shipped
+# on 2026-11-28 read 98.3% of benchmark clocks turned under 16° to within a minute, 93.4% of those turned
+# 16–25° (35 of its 60 misses). Fine-tuned at 35° (2026-11-28, 11 epochs, two runs), turns of 16–25° rose to
+# 95.3% and small turns fell to 97.4%; on 6,000 validation renders it read 96.6% against 97.1% (97.7% against
+# 97.6% mirror-averaged), so the default stays 25° until a longer run from scratch settles it.
 TRAIN_MAX_TURN = synth_clock.MAX_TURN
 _TIME = re.compile(r"^(\d{1,2})\s*[-_:hH.]\s*(\d{1,2})(?!\d)")
 

@@ -233,7 +233,7 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
         state = {k.removeprefix("image_net."): v for k, v in ckpt["state_dict"].items() if k.startswith("image_net.")}
         return ({**ckpt, "model_kwargs": kwargs, "state_dict": state},
                 "--init is a fused model: fine-tuning its image classifier; fuse the result again with "
-                "tools/gestures_fusion.py (--flip for mirror averaging) before shipping it")
+                "glance fuse gestures --image W (--flip for mirror averaging) before shipping it")
 
     def extra_metrics(self, outputs: np.ndarray, targets: np.ndarray, infer: Any, meta: dict[str, Any]
                       ) -> dict[str, float]:

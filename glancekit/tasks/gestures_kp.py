@@ -60,7 +60,7 @@ class FusedGestures(nn.Module):
 
     They err on different images (the pixels see skin and shading, the keypoints see geometry), so the
     answer is the weighted mean of their log-probabilities, `weight` on the keypoint side, chosen on
-    validation renders (tools/gestures_fusion.py). The keypoint model reads the 96 px gestures input
+    validation renders (`glance fuse gestures`). The keypoint model reads the 96 px gestures input
     upsampled to its 128 px, as gestures_kp does on the 96 px renders it trains on. One input, one
     output, one ONNX file; the three parts keep their own trained weights.
     """
