@@ -74,9 +74,28 @@ def test_bench_writes_json(tmp_path, tiny_run, digit_folder):
 
 
 def test_export_cli(tmp_path, tiny_run, capsys):
-    assert run_cli("export", "digits", "--weights", tiny_run / "weights" / "best.pt", "--format", "onnx",
-                   "--out", tmp_path / "d.onnx") == 0
-    assert "max abs diff" in capsys.readouterr().out
+    """The export lands at --out (and nowhere else), and onnxruntime runs it to torch's answers."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from glancekit.engine.checkpoint import build_from_checkpoint, load_checkpoint
+    weights = tiny_run / "weights" / "best.pt"
+    before = sorted(p.name for p in weights.parent.iterdir())
+    assert run_cli("export", "digits", "--weights", weights, "--format", "onnx", "--out", tmp_path / "sub" / "d.onnx") == 0
+    out = capsys.readouterr().out
+    assert f"exported {tmp_path / 'sub' / 'd.onnx'}" in out and "max abs diff vs torch" in out
+    assert sorted(p.name for p in weights.parent.iterdir()) == before
+    x = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
+    got = ort.InferenceSession(str(tmp_path / "sub" / "d.onnx")).run(None, {"input": x})[0]
+    _, model = build_from_checkpoint(load_checkpoint(weights))
+    with torch.no_grad():
+        assert np.abs(got - model(torch.from_numpy(x)).numpy()).max() < 1e-4
+    assert run_cli("export", "digits", "--weights", weights, "--format", "torchscript",
+                   "--out", tmp_path / "d.torchscript.pt") == 0
+    scripted = torch.jit.load(str(tmp_path / "d.torchscript.pt"))
+    with torch.no_grad():
+        assert torch.allclose(scripted(torch.from_numpy(x)), model(torch.from_numpy(x)), atol=1e-5)
 
 
 def test_runs_table(tiny_run, capsys):

@@ -204,14 +204,30 @@ def test_ema_averages_the_weights_and_is_what_validation_scores():
         TrainConfig.resolve({}, None, {"ema": 1.0})
 
 
-def test_training_with_ema_saves_the_average(digit_folder: Path, tmp_path: Path):
-    from glancekit.engine.train import train
+def test_training_with_ema_saves_the_average(digit_folder: Path, tmp_path: Path, monkeypatch):
+    """With --ema, the weights saved (last.pt, best.pt) are the moving average, not the optimiser's."""
+    import glancekit.engine.train as train_module
+    from glancekit.engine.checkpoint import load_checkpoint
+    from glancekit.engine.module import TaskModule
+    modules: list[TaskModule] = []
+
+    class Recorded(TaskModule):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            modules.append(self)
+    monkeypatch.setattr(train_module, "TaskModule", Recorded)
     cfg = TrainConfig.resolve({"epochs": 2, "batch": 32, "lr": 5e-3, "model": {"widths": [8, 16, 32]}}, None,
                               {"data": str(digit_folder), "project": str(tmp_path), "name": "ema", "ema": 0.95})
-    run = train("digits", cfg)
+    run = train_module.train("digits", cfg)
     assert "ema: 0.95" in (run / "config.yaml").read_text()
+    (module,) = modules
+    saved = load_checkpoint(run / "weights" / "last.pt")["state_dict"]
+    average, raw = module._ema[0].state_dict(), module.model.state_dict()
+    weights = [k for k, v in saved.items() if v.dtype.is_floating_point]
+    assert all(torch.equal(saved[k], average[k]) for k in weights)
+    assert not all(torch.equal(saved[k], raw[k]) for k in weights)
     pred = glancekit.load("digits", weights=run / "weights" / "best.pt", backend="torch")
-    assert pred.predict(sorted(digit_folder.glob("*/*.png"))[0]).label
+    assert pred.predict(sorted(digit_folder.glob("*/*.png"))[0]).label in [str(d) for d in range(10)] + ["not_a_digit"]
 
 
 def test_time_budget_fits_the_epoch_count(digit_folder: Path, tmp_path: Path):

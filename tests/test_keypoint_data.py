@@ -372,15 +372,16 @@ def test_keypoint_report_and_per_finger_by_hand():
 
 def test_metrics_empty_and_errors():
     assert km.keypoint_report(np.zeros((0, 21, 2)), np.zeros((0, 21, 3))) == {}
-    with pytest.raises(ValueError):
+    shapes = r"expected pred \(N, K, 2\) and gt \(N, K, 3\), got "
+    with pytest.raises(ValueError, match=shapes + r"\(2, 21, 2\) and \(3, 21, 3\)"):
         km.keypoint_report(np.zeros((2, 21, 2)), np.zeros((3, 21, 3)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=shapes + r"\(2, 20, 2\) and \(2, 21, 3\)"):
         km.pck(np.zeros((2, 20, 2)), np.zeros((2, 21, 3)))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=shapes + r"\(2, 21, 2\) and \(2, 21, 2\)"):
         km.per_finger(np.zeros((2, 21, 2)), np.zeros((2, 21, 2)))   # gt without visibility
     # heatmap MSE: one map of 2x2, differences 1, 0, 0, 3 -> (1 + 9) / 4
     a = np.array([[[1.0, 0.0], [0.0, 3.0]]])
     assert km.heatmap_mse(a, np.zeros_like(a)) == pytest.approx(2.5)
     assert km.heatmap_mse(a, a) == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"heatmap shapes differ: \(1, 2, 2\) vs \(1, 2, 3\)"):
         km.heatmap_mse(a, np.zeros((1, 2, 3)))

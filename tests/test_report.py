@@ -10,6 +10,9 @@ from PIL import Image
 
 from glancekit.runs import report as rp
 
+# A picture drawn through a warning (a divide by zero, an empty axis) is a wrong picture: fail on it.
+pytestmark = pytest.mark.filterwarnings("error")
+
 
 def assert_png(path: Path) -> None:
     assert path.is_file()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from ..errors import GlanceError
 from ..progress import console
@@ -37,6 +37,45 @@ from .synth import (EpochSampler, MixedDataset, MixedSampler, SynthDataset, chec
 if TYPE_CHECKING:
     from ..config import TrainConfig
     from ..tasks.base import Task
+
+
+class ShardedSampler(Sampler[int]):
+    """This process's share of another sampler's order, for training on several processes (DDP).
+
+    Every process draws the same order (the samplers are seeded alike; a render's seed is its index, so
+    renders do not depend on which process draws them) and keeps every world-th index from its rank on,
+    the order padded with its own first indices to a multiple of the world size, so every process runs
+    the same number of steps (DDP waits for all of them at every step). Rank and world size are read when
+    an epoch starts, after Lightning has set up the process group; alone, it is the sampler it wraps.
+    `set_epoch` is passed on, so fresh renders every epoch work as they do in one process.
+    """
+
+    def __init__(self, base: Sampler[int]) -> None:
+        self.base = base
+
+    @staticmethod
+    def _world() -> tuple[int, int]:
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        rank, world = self._world()
+        if world == 1:
+            yield from self.base
+            return
+        order = list(self.base)
+        order += order[:(-len(order)) % world]
+        yield from order[rank::world]
+
+    def __len__(self) -> int:
+        _, world = self._world()
+        return -(-len(self.base) // world)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -81,7 +120,10 @@ class DataPlan:
         return f"{what}, val {len(self.val)}"
 
     def loaders(self, task: "Task", cfg: "TrainConfig") -> Loaders:
-        """Prepare the images once and wrap them (or the renderer) in DataLoaders; seeded by cfg.seed."""
+        """Prepare the images once and wrap them (or the renderer) in DataLoaders; seeded by cfg.seed.
+        Training is sharded over processes (ShardedSampler); every process validates on the whole
+        validation set, so the metrics that select the epoch and fit the thresholds are those of one
+        process."""
         x_tr, y_tr = prepare(task, self.train, "train")
         x_va, y_va = prepare(task, self.val, "val")
         if self.synthetic:  # fresh renders every epoch
@@ -92,13 +134,14 @@ class DataPlan:
                 x_mix, y_mix = prepare(task, self.mix_train, "train (real)")
                 dataset = MixedDataset(synth_ds, torch.from_numpy(x_mix), y_mix)
                 sampler = MixedSampler(cfg.epoch_size, len(x_mix), cfg.mix_repeat, cfg.seed)
-            train_dl = DataLoader(dataset, batch_size=cfg.batch, sampler=sampler, num_workers=cfg.workers,
-                                  drop_last=len(sampler) > cfg.batch, persistent_workers=False)
+            train_dl = DataLoader(dataset, batch_size=cfg.batch, sampler=ShardedSampler(sampler),
+                                  num_workers=cfg.workers, drop_last=len(sampler) > cfg.batch, persistent_workers=False)
             if cfg.workers:
                 single_threaded_rendering()
         else:
-            gen = torch.Generator().manual_seed(cfg.seed)
-            train_dl = DataLoader(tensor_dataset(x_tr, y_tr), batch_size=cfg.batch, shuffle=True, generator=gen,
+            train_ds = tensor_dataset(x_tr, y_tr)
+            order = RandomSampler(train_ds, generator=torch.Generator().manual_seed(cfg.seed))
+            train_dl = DataLoader(train_ds, batch_size=cfg.batch, sampler=ShardedSampler(order),
                                   num_workers=cfg.workers, drop_last=len(x_tr) > cfg.batch)
         val_dl = DataLoader(tensor_dataset(x_va, y_va), batch_size=max(cfg.batch, 256), num_workers=cfg.workers)
         return Loaders(train_dl, val_dl, x_tr, y_tr, x_va, y_va)

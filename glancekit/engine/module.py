@@ -111,6 +111,12 @@ class TaskModule(L.LightningModule):
         for frozen in [*self._ema, *self._teacher]:
             frozen.to(self.device)
 
+    def on_train_start(self) -> None:
+        # This process's steps per epoch: its share of the data when training runs on several processes.
+        steps = self.trainer.train_dataloader
+        if steps is not None and hasattr(steps, "__len__") and self.trainer.world_size > 1:
+            self.steps_per_epoch = max(1, len(steps))
+
     @property
     def eval_model(self) -> torch.nn.Module:
         """The weights that are validated and saved: the moving average when there is one."""
@@ -186,12 +192,13 @@ class TaskModule(L.LightningModule):
         else:
             opt = torch.optim.AdamW(groups, lr=self.lr)
         if cfg.schedule == "cosine":
-            warm = int(cfg.warmup_epochs * self.steps_per_epoch)
-
             def factor(step: int) -> float:
+                # read each step: a time budget may refit the epochs, and under DDP the steps per epoch are
+                # this process's share, known once training starts (on_train_start)
+                warm = int(cfg.warmup_epochs * self.steps_per_epoch)
                 if step < warm:
                     return (step + 1) / warm
-                total = self.planned_epochs * self.steps_per_epoch  # read each step: a time budget may refit it
+                total = self.planned_epochs * self.steps_per_epoch
                 t = (step - warm) / max(1, total - warm)
                 return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 

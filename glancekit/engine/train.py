@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,7 @@ class RunRecorder(Callback):
         self._t0 = time.time()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or not trainer.is_global_zero:  # one process writes the run
             return
         row: dict[str, float] = {"epoch": trainer.current_epoch + 1}
         for k, v in sorted(trainer.callback_metrics.items()):
@@ -102,18 +104,24 @@ class TimeBudget(Callback):
         done = trainer.current_epoch + 1
         elapsed = time.time() - self._t0
         per_epoch = elapsed / done
+        main = trainer.is_global_zero  # the main process's clock decides for all: they must agree on the epochs
         if done == 1:
             fitted = max(1, min(int(trainer.max_epochs or 1), int(self.budget_s // per_epoch)))
+            fitted = int(trainer.strategy.broadcast(fitted, src=0))
             trainer.fit_loop.max_epochs = fitted
             assert isinstance(pl_module, TaskModule)
             pl_module.planned_epochs = fitted
-            write_run_json(self.run_dir, time_budget_s=round(self.budget_s, 1), epochs_fitted=fitted,
-                           first_epoch_s=round(per_epoch, 1))
-            console.print(f"time budget {self.budget_s / 60:g} min: epoch 1 took {per_epoch:.1f} s → {fitted} epochs")
-        elif done < int(trainer.max_epochs or 0) and elapsed + per_epoch > self.budget_s:
+            if main:
+                write_run_json(self.run_dir, time_budget_s=round(self.budget_s, 1), epochs_fitted=fitted,
+                               first_epoch_s=round(per_epoch, 1))
+                console.print(f"time budget {self.budget_s / 60:g} min: epoch 1 took {per_epoch:.1f} s → "
+                              f"{fitted} epochs")
+        elif trainer.strategy.broadcast(done < int(trainer.max_epochs or 0) and elapsed + per_epoch > self.budget_s,
+                                        src=0):
             trainer.should_stop = True
-            write_run_json(self.run_dir, stopped_by_time_budget_after=done)
-            console.print(f"time budget: stopping after epoch {done} (the next would overrun)")
+            if main:
+                write_run_json(self.run_dir, stopped_by_time_budget_after=done)
+                console.print(f"time budget: stopping after epoch {done} (the next would overrun)")
 
 
 def _loggers(cfg: TrainConfig, run_dir: Path) -> list[Any]:
@@ -150,16 +158,61 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
 
 
+RUN_DIR_ENV = "GLANCE_RUN_DIR"  # the run folder the main process chose, handed to the processes it launches
+
+
+def is_main_process() -> bool:
+    """Whether this is the process that writes the run: alone, or rank 0 of a multi-process (DDP) run.
+    Read from the launcher's environment, because the files are written before the process group exists."""
+    return all(int(os.environ.get(k) or 0) == 0 for k in ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK"))
+
+
+def _check_multi_process(cfg: TrainConfig) -> None:
+    """Options that cannot work across processes say so in one line, before anything starts."""
+    if "spawn" in cfg.strategy or "fork" in cfg.strategy:
+        raise GlanceError(f"--strategy {cfg.strategy} is not supported: use --strategy ddp (each process then "
+                          "reads the data itself)")
+    if cfg.lr == "auto" and _processes(cfg) > 1:
+        raise GlanceError("--lr auto (the LR finder) runs in one process: find the rate with --devices 1, "
+                          "then pass it with --lr")
+
+
+def _processes(cfg: TrainConfig) -> int:
+    """How many training processes the Trainer options ask for (WORLD_SIZE when a launcher set it)."""
+    if os.environ.get("WORLD_SIZE"):
+        return int(os.environ["WORLD_SIZE"])
+    devices = cfg.devices
+    if isinstance(devices, str) and devices.isdigit():
+        devices = int(devices)
+    n = len(devices) if isinstance(devices, (list, tuple)) else devices if isinstance(devices, int) and devices > 0 else 1
+    return n * max(1, cfg.num_nodes)
+
+
 def train(task_name: str, cfg: TrainConfig) -> Path:
-    """Train `task_name` as `cfg` says; return the run folder."""
+    """Train `task_name` as `cfg` says; return the run folder.
+
+    Under DDP every process runs this function; the main process alone chooses the run folder (passed to
+    the processes Lightning launches through GLANCE_RUN_DIR), writes run.json, metrics, weights, pictures
+    and report, and prints; the others train their share of each epoch and return after fitting."""
     _quiet_lightning()
     task = get(task_name)
+    _check_multi_process(cfg)
+    main = is_main_process()
+    if not main:
+        console.quiet = True
     plan = plan_data(task, cfg)  # every data error is raised here, before a run folder exists
-    run_dir = new_run_dir(cfg.project, task.name, cfg.name)
+    if main:
+        run_dir = new_run_dir(cfg.project, task.name, cfg.name)
+        os.environ[RUN_DIR_ENV] = str(run_dir.resolve())
+    else:  # launched by the main process: its folder; started by an outside launcher (torchrun): writes nothing
+        run_dir = Path(os.environ.get(RUN_DIR_ENV) or tempfile.mkdtemp(prefix="glance-rank-"))
     started = time.time()
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump({"task": task.name, **cfg.to_dict()}, sort_keys=False))
-    write_run_json(run_dir, task=task.name, kind="train", status="running", tags=cfg.tags, started=started,
-                   select_metric=task.select_metric, data=cfg.data, split=plan.provenance)
+    record = write_run_json if main else _no_record
+    if main:
+        atomic_write_text(run_dir / "config.yaml",
+                          yaml.safe_dump({"task": task.name, **cfg.to_dict()}, sort_keys=False))
+    record(run_dir, task=task.name, kind="train", status="running", tags=cfg.tags, started=started,
+           select_metric=task.select_metric, data=cfg.data, split=plan.provenance, processes=_processes(cfg))
     console.print(f"[bold]glance train {task.name}[/] → {run_dir}  ({plan.describe(cfg)})")
     try:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -168,30 +221,37 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
         recorder = RunRecorder(run_dir, task, cfg, {"data": cfg.data, "split": plan.provenance,
                                                     "input_size": list(task.input_size)})
         trainer = _trainer(cfg, run_dir, task, recorder)
-        _write_data_pictures(task, plan, loaders, run_dir)
+        if main:
+            _write_data_pictures(task, plan, loaders, run_dir)
         if cfg.lr == "auto":
             _find_lr(trainer, module, loaders.train, loaders.val, run_dir)
         trainer.fit(module, loaders.train, loaders.val)
         if trainer.interrupted:
             raise KeyboardInterrupt
     except (KeyboardInterrupt, SystemExit):
-        write_run_json(run_dir, status="interrupted", duration_s=round(time.time() - started, 1))
+        record(run_dir, status="interrupted", duration_s=round(time.time() - started, 1))
         console.print(f"[yellow]interrupted[/]: kept what was saved in {run_dir}")
         raise
     except BaseException as e:
-        write_run_json(run_dir, status="failed", error=f"{e.__class__.__name__}: {e}",
-                       duration_s=round(time.time() - started, 1))
+        record(run_dir, status="failed", error=f"{e.__class__.__name__}: {e}",
+               duration_s=round(time.time() - started, 1))
         raise
+    if not trainer.is_global_zero:
+        return run_dir
     train_time = time.time() - started
     if not (run_dir / "weights" / "best.pt").exists():
         write_run_json(run_dir, status="failed", error="no epoch produced a usable selection metric")
         raise GlanceError(f"training produced no usable {task.select_metric}; see {run_dir / 'metrics.csv'}")
-    n_train = (len(loaders.train.sampler) * len(recorder.history) if plan.synthetic  # type: ignore[arg-type]
-               else len(plan.train))
+    n_train = (len(loaders.train.sampler) * trainer.world_size * len(recorder.history)  # type: ignore[arg-type]
+               if plan.synthetic else len(plan.train))
     _finish(task, run_dir, loaders.x_val, loaders.y_val.numpy(), plan.val.ids, recorder, train_time, cfg, n_train)
     write_run_json(run_dir, status="done", duration_s=round(time.time() - started, 1),
                    train_time_s=round(train_time, 1))
     return run_dir
+
+
+def _no_record(run_dir: Path, **fields: Any) -> None:
+    """run.json is the main process's to write."""
 
 
 def _trainer(cfg: TrainConfig, run_dir: Path, task: Task, recorder: RunRecorder) -> L.Trainer:
