@@ -254,6 +254,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _at_least(low: int, **options: int | None) -> None:
+    """Counts a user gives (`--top 0`, `--limit -1`) that mean nothing: one clear line."""
+    for name, value in options.items():
+        if value is not None and value < low:
+            raise GlanceError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+
+
 def _cmd_train(a: argparse.Namespace) -> None:
     from dataclasses import fields
 
@@ -296,6 +303,8 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     from .data.images import list_images
     from .engine.predict import Predictor
     from .output import print_predictions, write_predictions
+    if a.threshold is not None and not 0 <= a.threshold <= 1:
+        raise GlanceError(f"--threshold is a confidence in [0, 1], got {a.threshold}")
     files = list_images(a.paths)
     predictor = Predictor(a.task, a.weights, backend=a.backend)
     if a.threshold is not None:
@@ -320,6 +329,7 @@ def _cmd_export(a: argparse.Namespace) -> None:
 def _cmd_bench(a: argparse.Namespace) -> None:
     from .engine.bench import bench
     from .tasks import get
+    _at_least(1, repeats=a.repeats)
     bench(get(a.task), a.weights, a.data, a.split, a.seed, a.repeats, a.out, a.update_card, a.peer)
 
 
@@ -329,6 +339,7 @@ def _cmd_label(a: argparse.Namespace) -> None:
     from .label.propose import propose
     from .tasks import get
     task = get(a.task)
+    _at_least(1, clusters=a.clusters)
     labels = Path(a.labels) if a.labels else Path(a.pool) / "labels.csv"
     rows = propose(task, a.pool, labels, a.weights, a.clusters, a.seed)
     counts = Counter((r.source, r.label or "?") for r in rows.values())
@@ -341,6 +352,7 @@ def _cmd_label(a: argparse.Namespace) -> None:
 def _cmd_review(a: argparse.Namespace) -> None:
     from .label.review import review
     from .tasks import get
+    _at_least(1, limit=a.limit)
     review(get(a.task), Path(a.labels) if a.labels else Path(a.pool) / "labels.csv", a.pool, limit=a.limit)
 
 
@@ -372,6 +384,7 @@ def _cmd_record(a: argparse.Namespace) -> None:
 def _cmd_mine(a: argparse.Namespace) -> None:
     from .engine.mine import mine
     from .tasks import get
+    _at_least(1, top=a.top, limit=a.limit)
     r = mine(get(a.task), a.data, a.pool, a.weights, a.top, a.labels, a.project, limit=a.limit)
     for p in r["pairs"]:
         print(f"confused: {p['pair']} ({p['errors']} errors)")
@@ -420,6 +433,8 @@ def _cmd_serve(a: argparse.Namespace) -> None:
             raise GlanceError("--label needs --pool DIR (the images whose proposals to review)")
         if not Path(a.pool).is_dir():
             raise GlanceError(f"no such pool folder: {a.pool}")
+    if not 1 <= a.port <= 65535:
+        raise GlanceError(f"--port must be between 1 and 65535, got {a.port}")
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"glance serve: listening on {a.host}: other machines on the network can reach this app")
     serve(a.host, a.port, ServeConfig(project=a.project, drawings=a.drawings, label_task=a.label_task,

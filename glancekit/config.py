@@ -131,6 +131,16 @@ class TrainConfig:
             raise GlanceError("mix_repeat must be at least 1")
         if self.time_budget is not None and not self.time_budget > 0:
             raise GlanceError(f"time_budget must be a positive number of minutes, got {self.time_budget}")
+        for name in ("val_frac", "test_frac"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise GlanceError(f"{name} must be in [0, 1) (a share of the data), got {value}")
+        if (self.val_frac or 0) + (self.test_frac or 0) >= 1:
+            raise GlanceError(f"val_frac + test_frac must leave a training part, got {self.val_frac} + {self.test_frac}")
+        if self.patience < 0:
+            raise GlanceError(f"patience must be 0 (off) or a number of epochs, got {self.patience}")
+        if self.workers < 0:
+            raise GlanceError(f"workers must be 0 or more, got {self.workers}")
         if not 0 <= self.ema < 1:
             raise GlanceError(f"ema must be in [0, 1) (0 = off), got {self.ema}")
         if self.mix and self.data != "synth":

@@ -1,5 +1,6 @@
 """The digits task: MNIST-style preprocessing, augmentation, not-a-digit decoding."""
 import numpy as np
+import pytest
 import torch
 
 from glancekit.tasks import get
@@ -60,15 +61,15 @@ def test_decode_applies_threshold():
 
 
 def test_calibrate_takes_percentile_of_correct_confidence():
+    """20 right answers with confidences 0.500, 0.525, ..., 0.975 and two confident wrong ones: the
+    threshold is the 5th percentile of the right ones only, 0.5 + 0.025 * 0.95 (linear interpolation)."""
     task = get("digits")
-    rng = np.random.default_rng(0)
-    targets = rng.integers(0, 10, 200)
-    logits = rng.normal(0, 1, (200, 10))
-    logits[np.arange(200), targets] += np.linspace(0, 8, 200)
-    cal = task.calibrate(logits, targets)
-    conf = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    correct = logits.argmax(1) == targets
-    assert cal["threshold"] == np.percentile(conf.max(1)[correct], 5)
+    conf = [0.5 + 0.025 * i for i in range(20)] + [0.99, 0.2]
+    targets = np.array([i % 10 for i in range(20)] + [3, 4])
+    answers = np.array([i % 10 for i in range(20)] + [5, 6])
+    probs = np.array([[c if k == a else (1 - c) / 9 for k in range(10)] for c, a in zip(conf, answers)])
+    cal = task.calibrate(np.log(probs), targets)
+    assert cal["threshold"] == pytest.approx(0.52375, abs=1e-9)
 
 
 def test_non_digits_are_seeded():

@@ -46,8 +46,13 @@ def test_best_weights_carry_calibration(tiny_run: Path):
 
 
 def test_learning_happens(tiny_run: Path, digit_folder: Path):
+    """On the 30 images the run held out (never trained on, never selected on), well above chance."""
+    from glancekit.engine.evaluate import load_eval_samples
     pred = glancekit.load("digits", weights=tiny_run / "weights" / "best.pt", backend="torch")
-    files = sorted(digit_folder.glob("*/*.png"))[::7]
+    held_out = load_eval_samples(get("digits"), digit_folder, "test", 0)
+    files = [Path(f) for f in held_out.items]
+    trained = {str(Path(f).resolve()) for f in load_eval_samples(get("digits"), digit_folder, "train", 0).items}
+    assert len(files) == 30 and not {str(f.resolve()) for f in files} & trained
     preds = pred.predict(files)
     truth = [int(f.parent.name) for f in files]
     top = [p.top[0][0] for p in preds]

@@ -88,8 +88,16 @@ def test_flip_average_model_answers_the_same_for_a_mirrored_crop(tmp_path):
 def test_open_eye_check_uses_shipped_model(eye_pool):
     if not SHIPPED_EYES:
         pytest.skip("no shipped eyes weights")
+    """openEyeCheck answers 1 exactly where the shipped model's open-probability reaches the threshold
+    shipped with it, for every crop of the pool."""
+    from glancekit.engine.checkpoint import load_checkpoint, shipped_weights
     root, truth = eye_pool
-    assert glancekit.openEyeCheck(str(root / "000.png")) in (0, 1)
+    threshold = load_checkpoint(shipped_weights("eyes"))["meta"]["threshold"]
+    model = glancekit.load("eyes")
+    for f in sorted(root.glob("*.png"))[:20]:
+        p = model.predict(f)
+        answer = glancekit.openEyeCheck(str(f))
+        assert type(answer) is int and answer == int(p.to_dict()["open_prob"] >= threshold)
 
 
 SHIPPED_EYES = (Path(glancekit.__file__).parent / "weights" / "eyes.pt").is_file()

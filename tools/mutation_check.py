@@ -79,6 +79,32 @@ MUTATIONS = [
              "keep = list(range(len(more.items)))",
              ("tests/test_plan.py::test_plan_extra_joins_training_only",),
              "--extra lets held-out images into training"),
+    Mutation("calibrate_all_answers", "glancekit/tasks/base.py",
+             "thr = float(np.percentile(conf[correct], self.trusted_percentile)) if correct.any() else 0.5",
+             "thr = float(np.percentile(conf, self.trusted_percentile)) if correct.any() else 0.5",
+             ("tests/test_digits.py::test_calibrate_takes_percentile_of_correct_confidence",),
+             "the reject threshold is fitted on wrong answers too"),
+    Mutation("open_eye_check", "glancekit/__init__.py",
+             "return int(_EYES.predict(path).is_open)", "return 1",
+             ("tests/test_eyes.py::test_open_eye_check_uses_shipped_model",), "openEyeCheck always answers open"),
+    Mutation("pack_speedup", "glancekit/data/packed.py",
+             'result["speedup"] = result["packed"]["images_per_s"] / result["raw"]["images_per_s"]',
+             'result["speedup"] = result["raw"]["images_per_s"] / result["packed"]["images_per_s"]',
+             ("tests/test_pack.py",), "glance pack reports the speed-up upside down"),
+    Mutation("threshold_range", "glancekit/cli.py",
+             "if a.threshold is not None and not 0 <= a.threshold <= 1:", "if False:",
+             ("tests/test_errors.py",), "glance predict accepts a threshold outside [0, 1]"),
+    Mutation("cli_docs", "glancekit/cli.py",
+             'help="new weights file to write (never the --weights file)"', 'help="new weights file"',
+             ("tests/test_docs.py",), "an option's help changes and docs/cli.md does not"),
+    Mutation("ddp_writers", "glancekit/engine/train.py",
+             "if trainer.sanity_checking or not trainer.is_global_zero:", "if trainer.sanity_checking:",
+             ("tests/test_ddp.py::test_ddp_on_two_cpu_processes_makes_one_run",),
+             "every DDP process writes metrics and weights and prints its epoch lines"),
+    Mutation("review_saves", "glancekit/label/session.py",
+            "            write_labels(self.labels_path, self.rows)  # saved before anything else happens\n", "",
+            ("tests/test_commands.py::test_label_then_review_in_the_terminal",),
+            "a decision in glance review is not written to the labels file"),
     Mutation("shard", "glancekit/data/plan.py",
              "        yield from order[rank::world]", "        yield from order",
              ("tests/test_ddp.py::test_each_process_takes_its_share_of_the_same_order",),
@@ -87,18 +113,22 @@ MUTATIONS = [
 
 
 def _copy(dst: Path) -> None:
-    ignore = shutil.ignore_patterns(".git", "runs", "__pycache__", "*.egg-info", ".pytest_cache", "lightning_logs")
+    skip = shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", ".pytest_cache", "lightning_logs")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:  # the project's own runs/, not glancekit/runs/
+        return set(skip(folder, names)) | ({"runs", "drawings"} & set(names) if Path(folder) == ROOT else set())
     shutil.copytree(ROOT, dst, ignore=ignore, symlinks=True)
 
 
 def run(mutation: Mutation, timeout: int) -> tuple[str, float, str]:
     text = (ROOT / mutation.file).read_text()
-    if text.count(mutation.old) != 1:
+    if mutation.old and text.count(mutation.old) != 1:
         return "STALE", 0.0, f"{mutation.file}: the text to change is found {text.count(mutation.old)} times"
     with tempfile.TemporaryDirectory(prefix="glance-mutant-") as tmp:
         copy = Path(tmp) / "project"
         _copy(copy)
-        (copy / mutation.file).write_text(text.replace(mutation.old, mutation.new))
+        if mutation.old:
+            (copy / mutation.file).write_text(text.replace(mutation.old, mutation.new))
         env = {**os.environ, "PYTHONPATH": str(copy), "GLANCE_REQUIRE_BROWSER": ""}
         check = subprocess.run([sys.executable, "-c", "import glancekit; print(glancekit.__file__)"], cwd=copy,
                                env=env, capture_output=True, text=True)
@@ -119,12 +149,20 @@ def main() -> int:
     ap.add_argument("--list", action="store_true", help="list the mutations and exit")
     ap.add_argument("--only", help="comma-separated mutation names")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per mutation's tests")
+    ap.add_argument("--no-baseline", action="store_true", help="skip running the tests on the unchanged copy first")
     a = ap.parse_args()
     chosen = [m for m in MUTATIONS if not a.only or m.name in a.only.split(",")]
     if a.list:
         for m in chosen:
             print(f"{m.name:20} {m.file:36} {m.what}")
         return 0
+    if not a.no_baseline:  # the same tests on the copy as it is must pass, or a "caught" means nothing
+        tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
+        verdict, seconds, detail = run(Mutation("baseline", chosen[0].file, "", "", tests, ""), a.timeout)
+        print(f"{'ok' if verdict == 'MISSED' else 'FAILED':7} {'baseline':20} {seconds:6.1f} s  the tests pass on "
+              f"the unchanged copy  [{detail}]", flush=True)
+        if verdict != "MISSED":
+            return 2
     missed = 0
     for m in chosen:
         verdict, seconds, detail = run(m, a.timeout)

@@ -130,7 +130,7 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
     out_dir = new_run_dir(project, task.name, name or "val")
     atomic_write_text(out_dir / "run.json", json.dumps({
         "task": task.name, "kind": "val", "status": "done", "weights": str(path), "data": str(data),
-        "split": split, "select_metric": task.select_metric,
+        "split": split, "images": len(samples), "select_metric": task.select_metric,
         "best": ev.metrics.get(task.select_metric.removeprefix("val_")), "tags": ["val"],
         "started": time.time(), **relabelled,
         **({"calibrated_weights": str(calibrate_out), "calibration": calibration} if calibration else {})},

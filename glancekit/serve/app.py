@@ -259,8 +259,21 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     return app
 
 
+def _check_port(host: str, port: int) -> None:
+    """A port another program holds is one clear line, before the app starts (uvicorn would print its
+    own error after our banner and exit with 3)."""
+    import socket
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise GlanceError(f"cannot listen on {host}:{port}: {e.strerror or e} (pick another --port)") from None
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, cfg: ServeConfig | None = None) -> None:
     import uvicorn
+    _check_port(host, port)
     app = create_app(cfg)
     print(f"glance serve: http://{host}:{port}/  (pages: {', '.join(PAGES)}; API docs: /docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
