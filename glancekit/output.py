@@ -62,6 +62,18 @@ def print_metrics(metrics: dict[str, Any], title: str, intervals: dict[str, Any]
     stdout.print(table)
 
 
+def print_rows(rows: list[dict[str, str]], title: str) -> None:
+    """A table of rows that share their keys (the first row's keys are the columns)."""
+    if not rows:
+        return
+    table = Table(title=title)
+    for col in rows[0]:
+        table.add_column(col, justify="right" if col not in ("source", "part") else "left")
+    for r in rows:
+        table.add_row(*(str(r.get(c, "")) for c in rows[0]))
+    stdout.print(table)
+
+
 def print_runs(runs: list[RunInfo]) -> None:
     if not runs:
         stdout.print("no runs yet (train one with `glance train TASK --data PATH`)")

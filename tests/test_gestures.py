@@ -165,17 +165,21 @@ def test_tiny_run_predicts_a_gesture(tmp_path, monkeypatch):
     # bench scores the real set beside the renders, only on the part training held out
     assert main(["bench", "gestures", "--weights", str(run / "weights" / "best.pt"), "--repeats", "2",
                  "--out", str(tmp_path / "bench.json")]) == 0
-    real_block = json.loads((tmp_path / "bench.json").read_text())["real"]
+    bench = json.loads((tmp_path / "bench.json").read_text())
+    real_block = bench["sources"]["gestures/hands_dataset"]
     assert real_block["images"] == sizes["test"] and "held out" in real_block["part"]
+    assert bench["worst_source"] == {"name": "gestures/hands_dataset", "metric": "weighted_f1",
+                                     "value": real_block["metrics"]["weighted_f1"],
+                                     "interval": real_block["metrics_ci95"]["weighted_f1"]}
     # a synthetic spec of the user's own keeps the real block; a real folder of theirs is the benchmark
     assert main(["bench", "gestures", "--weights", str(run / "weights" / "best.pt"), "--repeats", "2",
                  "--data", "synth:test:18", "--out", str(tmp_path / "b2.json")]) == 0
     b2 = json.loads((tmp_path / "b2.json").read_text())
-    assert b2["images"] == 18 and b2["real"]["images"] == sizes["test"]
+    assert b2["images"] == 18 and b2["sources"]["gestures/hands_dataset"]["images"] == sizes["test"]
     assert main(["bench", "gestures", "--weights", str(run / "weights" / "best.pt"), "--repeats", "2",
                  "--data", str(real), "--split", "all", "--out", str(tmp_path / "b3.json")]) == 0
     b3 = json.loads((tmp_path / "b3.json").read_text())
-    assert b3["images"] == 80 and isinstance(b3["real"], str)
+    assert b3["images"] == 80 and b3["sources"] == {} and "the --data given is the benchmark" in b3["sources_note"]
     # fine-tuning keeps the real split of its --init weights: with --mix (a new --seed does not re-split)
     # and without (bench must still leave out what the first run learnt)
     for extra, name in ((["--mix", str(real), "--seed", "3"], "ft"), ([], "ft2")):

@@ -218,6 +218,22 @@ def test_json_list_and_dict_forms(tmp_path):
         r.read(d, StubTask())
 
 
+def test_json_visible_list_marks_points_not_placed(tmp_path):
+    """mmpose's layout: "points" as [x, y] with a separate "visible" list; a [0, 0] point with 0 is not a
+    point at the image corner but one nobody placed."""
+    a = points(3.0)
+    image(tmp_path / "a.jpg")
+    flags = [1] * 19 + [0, 2]
+    pts = a[:, :2].tolist()
+    pts[19] = [0, 0]
+    (tmp_path / "keypoints.json").write_text(json.dumps([{"file": "a.jpg", "points": pts, "visible": flags}]))
+    s = KeypointTableReader().read(tmp_path, StubTask())
+    assert s.targets[0][:, 2].tolist() == [1.0] * 19 + [0.0, 1.0]
+    (tmp_path / "keypoints.json").write_text(json.dumps([{"file": "a.jpg", "points": pts, "visible": [1, 0]}]))
+    with pytest.raises(GlanceError, match=r"keypoints\.json\[0\]: visible must list 21 flags, got \[1, 0\]"):
+        KeypointTableReader().read(tmp_path, StubTask())
+
+
 def test_json_boxes_give_crops_with_shifted_keypoints(tmp_path):
     """MediaPipe shape: {"file", "box": [xmin, ymin, xmax, ymax], "label", "points": [[x, y], ...] | null}."""
     image(tmp_path / "images" / "p.jpg", h=60, w=80)

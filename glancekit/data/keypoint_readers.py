@@ -218,7 +218,8 @@ class KeypointTableReader:
       x/y pair is an unlabelled point, v = 0) or one ``keypoints`` column holding JSON
       ``[[x, y], ...]`` / ``[[x, y, v], ...]``. Other columns go to the task as they are.
     * JSON: a list of ``{"file": ..., "keypoints": [[x, y(, v)], ...]}`` (``"points"`` works as well,
-      as in the MediaPipe labels of the gestures hands_dataset), or an object ``{file: keypoints}``.
+      as in the MediaPipe labels of the gestures hands_dataset; a ``"visible"`` list of 21 flags beside
+      them, as mmpose writes, marks the points not placed), or an object ``{file: keypoints}``.
       A string ``label`` of an entry goes to the task as raw ``label``.
 
     Points without v are visible (v = 1); v > 0 (1, 2 or true) counts as visible. Rows or entries
@@ -391,6 +392,11 @@ class KeypointTableReader:
             if kp is None or kp == []:
                 continue
             pts = _points(kp, where)
+            visible = e.get("visible")  # a separate list of 21 flags (mmpose's layout): [0, 0] with 0 = not placed
+            if visible is not None:
+                if not isinstance(visible, (list, tuple)) or len(visible) != N_POINTS:
+                    raise GlanceError(f"{where}: visible must list {N_POINTS} flags, got {visible!r}")
+                pts = [[x, y, v * _visibility(f, f"{where}: visible")] for (x, y, v), f in zip(pts, visible)]
             box = None
             if e.get("box") is not None:
                 b = e["box"]

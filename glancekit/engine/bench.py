@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from ..data.dataset import prepare
-from ..data.locations import data_root, default_backgrounds, default_data, located, portable_record
+from ..data.locations import data_root, default_backgrounds, default_data, portable_record
 from ..data.synth import load_photos, parse_spec, synth_samples
-from ..output import print_metrics
+from ..output import print_metrics, print_rows
 from ..runs.store import atomic_write_text
 from ..tasks import Task
 from .checkpoint import (CALIBRATION_KEYS, WEIGHTS_DIR, build_from_checkpoint, file_sha256, load_checkpoint,
@@ -28,6 +28,7 @@ from .checkpoint import (CALIBRATION_KEYS, WEIGHTS_DIR, build_from_checkpoint, f
 from .evaluate import evaluate_arrays, load_eval_samples, torch_infer
 from .export import export
 from .predict import onnx_session, onnx_source_sha
+from .sources import headline, score_sources, source_rows
 
 
 def _bench_samples(task: Task, data: str | Path | None, split: str, seed: int, meta: dict[str, Any]
@@ -97,23 +98,11 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     ev = evaluate_arrays(task, infer, x, y.numpy(), meta)
     ci = metric_intervals(task, ev.outputs, ev.targets, meta)
     peer_result = _run_peer(task, peer, samples, y.numpy(), ev.metrics) if peer else None
-    real: dict[str, Any] = {}
-    # the task's real photos go beside a synthetic benchmark (the default one or a `synth:...` spec);
-    # a user's own --data folder is the benchmark itself
-    synthetic = not data or parse_spec(str(data)) is not None
-    real_path = data_root() / task.real_data if task.real_data and synthetic else None
-    if real_path is not None and real_path.exists():  # real photos beside the synthetic benchmark
-        mix = (meta.get("split") or {}).get("mix") or {}
-        if mix and located(mix["data"]).resolve() == real_path.resolve():  # trained on part of it: test part only
-            rs = load_eval_samples(task, real_path, "test", int(mix["seed"]), mix["val_frac"], mix["test_frac"],
-                                   bool(mix.get("grouped", False)))  # runs before grouping split per sample
-            part = "the test part training held out"
-        else:
-            rs, part = load_eval_samples(task, real_path), "all (none used in training)"
-        rx, ry = prepare(task, rs, "reading real")
-        rev = evaluate_arrays(task, infer, rx, ry.numpy(), meta)
-        real = {"source": task.real_data, "data": str(real_path), "part": part, "images": len(rs), "metrics": rev.metrics,
-                "metrics_ci95": metric_intervals(task, rev.outputs, rev.targets, meta)}
+    # every real source of the task goes beside the default benchmark (renders, or the task's own real set)
+    # and beside a `synth:...` spec; a user's own --data folder is the benchmark itself
+    by_source: dict[str, Any] = {}
+    if not data or parse_spec(str(data)) is not None:
+        by_source = score_sources(task, infer, meta, metric_intervals)
 
     shape = (task.channels, *task.input_size)
     x1 = np.ascontiguousarray(x[:1]) if len(x) else np.zeros((1, *shape), np.float32)
@@ -143,8 +132,10 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
         "task": task.name, "weights": str(wpath), "data": str(data_path), "split": split, "images": len(samples),
         "metrics": ev.metrics, "metrics_ci95": ci,
         "ci_note": "95% percentile bootstrap over the images (200 resamples; metrics/bootstrap.py)",
-        **({"peer": peer_result} if peer_result else {}), "real": real or (f"no real photos found (looked for {real_path})" if real_path else
-                                 "not run: the --data given is the benchmark" if task.real_data else "the task names no real set"),
+        **({"peer": peer_result} if peer_result else {}),
+        **(by_source if by_source.get("sources") else
+           {"sources": {}, "sources_note": "not run: the --data given is the benchmark" if data and not parse_spec(str(data))
+            else f"none found under {data_root()}" if task.real_sources else "the task names no real source"}),
         "onnx_metrics": onnx_metrics, "onnx_max_abs_diff": onnx_diff,
         "latency_ms": latency, "latency_note": f"median of {repeats} runs (batch 64: {max(5, repeats // 5)}), "
                                                f"torch threads {torch.get_num_threads()}",
@@ -161,9 +152,11 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
                       {"peer found a hand": f"{peer_result['detected']:.3f}",
                        "peer ms per image": f"{peer_result['ms_per_image']:.1f}"},
                       f"peer {peer} on the same {len(samples)} images")
-    if real:
-        print_metrics(real["metrics"], f"real photos: {real['data']}, {real['part']} ({real['images']} images)",
-                      real["metrics_ci95"])
+    if by_source.get("sources"):
+        key, _ = headline(task)
+        worst = by_source["worst_source"]
+        print_rows(source_rows(by_source, key), f"real sources, one by one (worst: {worst['name']}, "
+                                                f"{key} {worst['value']:.4f})")
     print_metrics({**ev.metrics, **{f"latency {k}": v for k, v in latency.items()}, "params": result["params"],
                    "weights KiB": round(result["weights_bytes"] / 1024, 1), "onnx KiB": round(onnx_size / 1024, 1),
                    "onnx max abs diff": onnx_diff},

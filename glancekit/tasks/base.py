@@ -60,7 +60,9 @@ class Task:
     select_metric: ClassVar[str] = "val_loss"  # logged metric that picks the best epoch
     select_mode: ClassVar[str] = "min"
     default_data: ClassVar[str | None] = None  # folder under the shared data root used by bench (or synth:…)
-    real_data: ClassVar[str | None] = None     # real photos under the shared data root, also benchmarked
+    # Real data sets under the shared data root (globs allowed; one match = one source): `glance bench`
+    # scores each on its own and names the worst (engine/sources.py).
+    real_sources: ClassVar[tuple[str, ...]] = ()
     synth_backgrounds: ClassVar[str | None] = None  # photo folder under the data root for synthetic renders
     # Training defaults for this task; a YAML config and CLI flags override them.
     train_defaults: ClassVar[dict[str, Any]] = {}

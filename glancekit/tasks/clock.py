@@ -135,7 +135,7 @@ class ClockTask(Task):
     select_metric = "val_within1"
     select_mode = "max"
     default_data = "synth:test:2000"  # held-out style families; see glancekit/synth/clock.py
-    real_data = "clock"               # real photos under the shared data root, benchmarked when present
+    real_sources = ("clock",)         # real photos under the shared data root, benchmarked when present
     synth_backgrounds = "gestures/hands_dataset/images"  # photos used as backgrounds when present
     target_columns = ("hour", "minute", "label")
     train_defaults = {"data": "synth", "epochs": 30, "batch": 64, "lr": 2e-3, "optimizer": "adamw",

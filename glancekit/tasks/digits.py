@@ -122,6 +122,7 @@ class DigitsTask(TrustedThreshold, ClassificationTask):
     input_size = (SIZE, SIZE)
     channels = 1
     default_data = "mnist"
+    real_sources = ("mnist", "digits_other/*")
     val_frac = 0.1
     test_frac = 0.125
     train_defaults = {"epochs": 30, "batch": 128, "lr": 3e-3, "optimizer": "adamw", "schedule": "cosine",

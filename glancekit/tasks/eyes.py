@@ -44,6 +44,7 @@ class EyesTask(ClassificationTask):
     select_metric = "val_eer"
     select_mode = "min"
     default_data = "eyes"
+    real_sources = ("eyes",)
     val_frac = 0.15
     test_frac = 0.15
     # The shipped model: plain conv stages measured a lower test EER than the MobileNetV2-style net

@@ -164,7 +164,7 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
     select_metric = "val_weighted_f1"
     select_mode = "max"
     default_data = "synth:test:1800"
-    real_data = "gestures/hands_dataset"
+    real_sources = ("gestures/hands_dataset", "gestures/web/*")
     synth_backgrounds = "gestures/hands_dataset/images"
     outlier_share = 0.1  # share of training renders that are random poses (target -1, "no gesture")
     facing = 60.0  # renders show the palm or the back within this many degrees of the camera (see render_hand)

@@ -99,8 +99,10 @@ class HandKeypointsTask(Task):
     select_mode = "max"
     default_data = "synth:test:1000"       # renders with the test seed stream and the other background half
     synth_backgrounds = "gestures/hands_dataset/images"
-    # Real photos with MediaPipe's keypoints (machine labels): bench reports agreement with that peer.
-    real_data = "gestures/hands_dataset/keypoints_mediapipe.json"
+    # Real photos with MediaPipe's keypoints (machine labels: agreement with that peer), and hands whose points
+    # people placed (hand_keypoints/human: accuracy against people, never trained on).
+    real_sources = ("gestures/hands_dataset/keypoints_mediapipe.json", "gestures/web/*/keypoints_mediapipe.json",
+                    "hand_keypoints/human/*/keypoints.json")
     target_columns = ("keypoints",)
     train_defaults = {"data": "synth", "epochs": 20, "batch": 32, "lr": 3e-3, "optimizer": "adamw",
                       "schedule": "cosine", "weight_decay": 1e-4, "epoch_size": 8000, "val_size": 800,

@@ -1,0 +1,99 @@
+"""Figures per real source: each real data set a task names is scored on its own, and the worst is named.
+
+A model that scores 0.97 on the one real set it was tuned on can score far less on photos of other people,
+rooms and cameras, and users only meet the second kind. So `glance bench` scores every real source of the
+task (`Task.real_sources`, paths under the shared data root, globs allowed: one match = one source)
+separately: a source the weights trained on (their split's `data_path` or `--mix` set) is scored on exactly
+the part training held out, any other source on all of it. The worst source by the task's headline metric
+is the figure to quote; renders come second.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..data.dataset import prepare
+from ..data.locations import data_root, located
+from ..tasks import Task
+from .evaluate import evaluate_arrays, load_eval_samples
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str   # its path under the data root, e.g. gestures/web/AryaBhongade+hand-gesture-recognition
+    path: Path
+
+
+def task_sources(task: Task, root: Path | None = None) -> list[Source]:
+    """The task's real sources that exist under the data root, in the order the task names them."""
+    root = root or data_root()
+    found: list[Source] = []
+    for pattern in task.real_sources:
+        for path in sorted(root.glob(pattern)):
+            rel = path.relative_to(root)
+            # a labels file names its folder's source (…/keypoints_mediapipe.json → …)
+            name = (rel.parent if path.is_file() else rel).as_posix()
+            found.append(Source(name, path))
+    return found
+
+
+def headline(task: Task) -> tuple[str, str]:
+    """The metric a source is judged by, and whether higher is better ("max") or lower ("min")."""
+    return task.select_metric.removeprefix("val_"), task.select_mode
+
+
+def trained_split(meta: dict[str, Any], path: Path) -> dict[str, Any] | None:
+    """The split the weights made of `path` when they trained on part of it (else None)."""
+    split = dict(meta["split"]) if isinstance(meta.get("split"), dict) else {}
+    if "seed" in split and not split.get("synthetic"):  # runs before data_path: their data as given
+        split.setdefault("data_path", meta.get("data"))
+    for part in (split, split.get("mix") or {}):
+        recorded = part.get("data_path") or (part.get("data") if part is not split else None)
+        if recorded and "seed" in part:
+            try:
+                if located(recorded).resolve() == path.resolve():
+                    return part
+            except OSError:
+                continue
+    return None
+
+
+def score_sources(task: Task, infer: Callable[[np.ndarray], np.ndarray], meta: dict[str, Any],
+                  intervals: Callable[..., dict[str, Any]], root: Path | None = None) -> dict[str, Any]:
+    """{"sources": {name: figures}, "worst_source": {...}} for every real source of the task that is here."""
+    results: dict[str, Any] = {}
+    for src in task_sources(task, root):
+        split = trained_split(meta, src.path)
+        if split is not None:
+            samples = load_eval_samples(task, src.path, "test", int(split["seed"]), split.get("val_frac"),
+                                        split.get("test_frac"), bool(split.get("grouped", False)))
+            part = "the test part training held out"
+        else:
+            samples, part = load_eval_samples(task, src.path), "all (never trained on)"
+        if len(samples) == 0:
+            continue
+        x, y = prepare(task, samples, f"reading {src.name}")
+        ev = evaluate_arrays(task, infer, x, y.numpy(), meta)
+        results[src.name] = {"data": str(src.path), "part": part, "images": len(samples), "metrics": ev.metrics,
+                             "metrics_ci95": intervals(task, ev.outputs, ev.targets, meta)}
+    out: dict[str, Any] = {"sources": results}
+    key, mode = headline(task)
+    judged = {n: r["metrics"][key] for n, r in results.items() if key in r["metrics"]}
+    if judged:
+        name = (min if mode == "max" else max)(judged, key=judged.__getitem__)
+        out["worst_source"] = {"name": name, "metric": key, "value": judged[name],
+                               "interval": results[name]["metrics_ci95"].get(key)}
+    return out
+
+
+def source_rows(result: dict[str, Any], key: str) -> list[dict[str, str]]:
+    """One row per source for a table: name, part, images, the headline metric with its interval."""
+    rows = []
+    for name, r in result.get("sources", {}).items():
+        v, ci = r["metrics"].get(key), r["metrics_ci95"].get(key)
+        rows.append({"source": name, "part": r["part"], "images": str(r["images"]),
+                     key: "" if v is None else f"{v:.4f}" + (f" ({ci[0]:.3f}–{ci[1]:.3f})" if ci else "")})
+    return rows
