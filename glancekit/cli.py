@@ -56,7 +56,11 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model on labelled data (writes runs/TASK/NAME)")
     t.add_argument("task")
-    t.add_argument("--data", help="training data: class folders, CSV file,label, IDX pair, ...")
+    t.add_argument("--data", action="append", help="training data: class folders, CSV file,label, IDX pair, ...; "
+                   "repeat it to train on several sources, each split on its own (see --source-balance)")
+    t.add_argument("--source-balance", dest="source_balance", type=float,
+                   help="several --data sources: each one's share of an epoch is its size ** this (1: by size, "
+                        "0: equal shares; default 0.5)")
     t.add_argument("--val-data", dest="val_data", help="separate validation set (default: split from --data)")
     t.add_argument("--config", help="YAML file with any option below; flags override it")
     t.add_argument("--epochs", type=int)
@@ -202,9 +206,13 @@ def _parser() -> argparse.ArgumentParser:
     mn.add_argument("--limit", type=int, help="rank only the first N pool images")
     mn.add_argument("--project", default="runs")
 
-    au = sub.add_parser("audit", help="cross-fit K models and list the images whose label is probably wrong")
+    au = sub.add_parser("audit", help="cross-fit K models and list the images whose label is probably wrong; "
+                        "--by-source: score each real source with the recipe trained on the others")
     au.add_argument("task")
-    au.add_argument("--data", required=True, help="labelled set to audit (any readable layout)")
+    au.add_argument("--data", action="append", help="labelled set to audit (any readable layout); with --by-source, "
+                    "repeat it once per source (default: the task's real sources under the shared data root)")
+    au.add_argument("--by-source", dest="by_source", action="store_true",
+                    help="leave one source out: train the recipe on all sources but one, score that one, for each")
     au.add_argument("--folds", type=int, default=5, help="models to cross-fit; each predicts the fold it never saw")
     au.add_argument("--epochs", type=int, help="epochs per model (default: the task's training recipe)")
     au.add_argument("--config", help="YAML file of training options (as for train)")
@@ -401,7 +409,16 @@ def _cmd_audit(a: argparse.Namespace) -> None:
     task = get(a.task)
     cfg = TrainConfig.resolve(task.train_defaults, a.config, {"epochs": a.epochs, "seed": a.seed,
                                                               "split_seed": a.split_seed, "project": a.project})
-    r = audit(task, a.data, cfg, a.folds, a.top, a.name)
+    if a.by_source:
+        from .engine.holdout import audit_by_source
+        h = audit_by_source(task, cfg, a.data, a.name)
+        worst = h.by_source[h.worst]
+        print(f"worst held-out source: {h.worst}, {h.metric} {worst['metrics'][h.metric]:.4f} on "
+              f"{worst['images']} images; all sources: {h.run / 'by_source.json'}; report: {h.run / 'report.html'}")
+        return
+    if not a.data or len(a.data) > 1:
+        raise GlanceError("audit needs one labelled set: --data PATH (several only with --by-source)")
+    r = audit(task, a.data[0], cfg, a.folds, a.top, a.name)
     pairs = ", ".join(f"{k}: {v}" for k, v in r.per_pair.items()) or "none"
     print(f"{r.suspects} of {r.images} labels look wrong ({pairs}); out-of-fold accuracy {r.oof_accuracy:.4f}")
     key = task.select_metric.removeprefix("val_")

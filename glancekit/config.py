@@ -15,7 +15,10 @@ from .errors import GlanceError
 
 @dataclass
 class TrainConfig:
-    data: str | None = None          # training data (any readable layout)
+    data: str | list[str] | None = None  # training data (any readable layout); several = several sources
+    # With several sources: each source's share of an epoch ∝ its size ** source_balance (1: by size,
+    # 0: equal shares, 0.5: a source 100 times larger gets 10 times the share).
+    source_balance: float = 0.5
     val_data: str | None = None      # optional separate validation set; else split from `data`
     epochs: int = 20
     # Minutes of wall clock for training (None = no limit): after the first epoch the run sets its epoch
@@ -143,6 +146,14 @@ class TrainConfig:
             raise GlanceError(f"workers must be 0 or more, got {self.workers}")
         if not 0 <= self.ema < 1:
             raise GlanceError(f"ema must be in [0, 1) (0 = off), got {self.ema}")
+        if isinstance(self.data, list):
+            from .data.synth import parse_spec
+            if len(self.data) == 1:
+                self.data = self.data[0]
+            elif any(parse_spec(d) is not None for d in self.data):
+                raise GlanceError("several --data sources must all be labelled sets; renders go with --data synth --mix")
+        if not 0 <= self.source_balance <= 1:
+            raise GlanceError(f"source_balance must be in [0, 1], got {self.source_balance}")
         if self.mix and self.data != "synth":
             raise GlanceError("--mix adds real images to synthetic training; it needs --data synth")
         if self.extra and self.data == "synth":

@@ -97,3 +97,40 @@ def test_audit_rejects_bad_input(tmp_path: Path, capsys):
     assert capsys.readouterr().err.count("\n") == 1
     assert main(["audit", "digits", "--data", "synth:val:50"]) == 2
     assert "exact labels" in capsys.readouterr().err
+
+
+def test_audit_by_source_scores_each_source_with_a_model_that_never_saw_it(tmp_path, capsys):
+    """Three sources: three folds, each trained on the other two and scored on all of the one held out."""
+    import cv2
+
+    from glancekit.cli import main
+    from .conftest import render_digit
+    rng = np.random.default_rng(0)
+    sources = []
+    for k, dark in enumerate((True, False, True)):
+        src = tmp_path / f"src{k}"
+        for d in range(10):
+            (src / str(d)).mkdir(parents=True)
+            for i in range(8):
+                cv2.imwrite(str(src / str(d) / f"{i}.png"), render_digit(d, rng, dark_on_light=dark))
+        sources.append(src)
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("model: {widths: [8, 16, 32]}\nbatch: 32\n")
+    args = ["audit", "digits", "--by-source", "--epochs", "1", "--config", str(cfg), "--project", str(tmp_path / "runs")]
+    assert main(args + sum((["--data", str(s)] for s in sources), [])) == 0
+    run = tmp_path / "runs" / "digits" / "by_source"
+    result = json.loads((run / "by_source.json").read_text())
+    assert list(result) == ["src0", "src1", "src2"]
+    for k, (name, r) in enumerate(result.items()):
+        assert r["images"] == 80 and name not in [Path(p).name for p in r["trained_on"]] and len(r["trained_on"]) == 2
+        fold = json.loads((Path(r["fold_run"]) / "run.json").read_text())
+        assert fold["status"] == "done" and [Path(s["data_path"]).name for s in fold["split"]["sources"]] == \
+            [f"src{j}" for j in range(3) if j != k]
+    info = json.loads((run / "run.json").read_text())
+    acc = {n: r["metrics"]["accuracy"] for n, r in result.items()}
+    assert info["status"] == "done" and info["worst_source"] == min(acc, key=acc.get)
+    assert f"worst held-out source: {info['worst_source']}" in capsys.readouterr().out
+    assert main(["audit", "digits", "--by-source", "--data", str(sources[0])]) == 2
+    assert "--by-source needs at least two sources" in capsys.readouterr().err
+    assert main(["audit", "digits", "--data", str(sources[0]), "--data", str(sources[1])]) == 2
+    assert "audit needs one labelled set" in capsys.readouterr().err

@@ -105,3 +105,66 @@ def test_ship_writes_weights_export_and_a_card_naming_no_machine_path(tiny_run: 
     assert card["bench"]["images"] == meta["split"]["sizes"]["test"] and card["bench"]["metrics"]["accuracy"] > 0.2
     # the portable names still work: a bench of the shipped weights cuts the same held-out part again
     assert located(meta["split"]["data_path"]).resolve() == digit_folder.resolve()
+
+
+def _labelled_source(folder: Path, n: int, seed: int) -> Path:
+    import cv2
+    import numpy as np
+
+    from .conftest import render_digit
+    rng = np.random.default_rng(seed)
+    (folder / "images").mkdir(parents=True)
+    rows = ["file,label"]
+    for i in range(n):
+        cv2.imwrite(str(folder / "images" / f"{i}.png"), render_digit(i % 10, rng, dark_on_light=False))
+        rows.append(f"{i}.png,{i % 10}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_plan_of_several_sources_splits_each_and_balances_them(digit_folder: Path, tmp_path: Path):
+    import numpy as np
+
+    from glancekit.data.plan import SourceBalancedSampler
+    small = _labelled_source(tmp_path / "small", 80, 1)
+    plan = plan_data(get("digits"), _cfg(data=[str(digit_folder), str(small)]))
+    big_rec, small_rec = plan.provenance["sources"]
+    assert big_rec["data_path"] == str(digit_folder.resolve()) and small_rec["data_path"] == str(small.resolve())
+    assert sum(big_rec["sizes"].values()) == 240 and sum(small_rec["sizes"].values()) == 80
+    assert small_rec["sizes"]["test"] > 0  # every source keeps a held-out part of its own
+    assert plan.source_of_train == [0] * big_rec["sizes"]["train"] + [1] * small_rec["sizes"]["train"]
+    assert not set(map(str, plan.train.items)) & set(map(str, plan.test.items))
+    draws = {b: np.bincount(np.asarray(plan.source_of_train)[list(SourceBalancedSampler(plan.source_of_train, b, 0))],
+                            minlength=2) for b in (0.0, 0.5, 1.0)}
+    n_big, n_small = big_rec["sizes"]["train"], small_rec["sizes"]["train"]
+    share = {b: d[1] / d.sum() for b, d in draws.items()}
+    assert abs(share[0.0] - 0.5) < 0.08  # equal shares
+    assert abs(share[1.0] - n_small / (n_big + n_small)) < 0.06  # by size
+    expected = n_small ** 0.5 / (n_small ** 0.5 + n_big ** 0.5)
+    assert abs(share[0.5] - expected) < 0.07 and share[1.0] < share[0.5] < share[0.0]
+    s = SourceBalancedSampler(plan.source_of_train, 0.5, 3)
+    s.set_epoch(1)
+    first = list(s)
+    assert first == list(s) and first != (s.set_epoch(2) or list(s))  # seeded per epoch
+
+
+def test_training_on_several_sources_benches_each_on_its_own_test_part(digit_folder: Path, tmp_path: Path,
+                                                                       monkeypatch):
+    from glancekit.engine.train import train
+    root = tmp_path / "data"
+    (root / "digits_other").mkdir(parents=True)
+    (root / "mnist").symlink_to(digit_folder)
+    small = _labelled_source(root / "digits_other" / "x+small", 80, 1)
+    _labelled_source(root / "digits_other" / "y+unseen", 20, 2)
+    monkeypatch.setenv("GLANCE_DATA", str(root))
+    cfg = TrainConfig.resolve({"epochs": 1, "batch": 32, "model": {"widths": [8, 16, 32]}}, None,
+                              {"data": [str(root / "mnist"), str(small)], "project": str(tmp_path / "runs")})
+    run = train("digits", cfg)
+    from glancekit.cli import main
+    assert main(["bench", "digits", "--weights", str(run / "weights" / "best.pt"), "--repeats", "2",
+                 "--out", str(tmp_path / "b.json")]) == 0
+    sources = json.loads((tmp_path / "b.json").read_text())["sources"]
+    info = json.loads((run / "run.json").read_text())["split"]["sources"]
+    assert sources["mnist"]["images"] == info[0]["sizes"]["test"] and "held out" in sources["mnist"]["part"]
+    assert sources["digits_other/x+small"]["images"] == info[1]["sizes"]["test"]
+    assert sources["digits_other/y+unseen"]["images"] == 20 and "never trained on" in sources["digits_other/y+unseen"]["part"]

@@ -78,6 +78,33 @@ class ShardedSampler(Sampler[int]):
         return -(-len(self.base) // world)  # type: ignore[arg-type]
 
 
+class SourceBalancedSampler(Sampler[int]):
+    """An epoch of as many draws as there are training samples, each source's share ∝ its size ** balance.
+
+    balance 1: sources as large as they are (plain shuffling, but with replacement); 0: every source the
+    same share, however small; 0.5 (the default) between: a source 100 times larger gets 10 times the
+    share. Draws are with replacement within a source and seeded per epoch, so runs repeat.
+    """
+
+    def __init__(self, source_of: list[int], balance: float = 0.5, seed: int = 0) -> None:
+        self.source_of = np.asarray(source_of)
+        counts = np.bincount(self.source_of)
+        share = np.where(counts > 0, counts.astype(float) ** balance, 0.0)
+        share /= share.sum()
+        self.p = share[self.source_of] / counts[self.source_of]
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return iter(rng.choice(len(self.p), size=len(self.p), p=self.p).tolist())
+
+    def __len__(self) -> int:
+        return len(self.p)
+
+
 @dataclass
 class Loaders:
     """What the Trainer consumes, and the prepared arrays the run's pictures and calibration read."""
@@ -102,6 +129,7 @@ class DataPlan:
     provenance: dict[str, Any]
     photos: list[np.ndarray] = field(default_factory=list)
     mix_train: Samples | None = None
+    source_of_train: list[int] | None = None  # several --data sources: which one each training sample is from
 
     @property
     def synthetic(self) -> bool:
@@ -140,7 +168,9 @@ class DataPlan:
                 single_threaded_rendering()
         else:
             train_ds = tensor_dataset(x_tr, y_tr)
-            order = RandomSampler(train_ds, generator=torch.Generator().manual_seed(cfg.seed))
+            order = (RandomSampler(train_ds, generator=torch.Generator().manual_seed(cfg.seed))
+                     if self.source_of_train is None else
+                     SourceBalancedSampler(self.source_of_train, cfg.source_balance, cfg.seed))
             train_dl = DataLoader(train_ds, batch_size=cfg.batch, sampler=ShardedSampler(order),
                                   num_workers=cfg.workers, drop_last=len(x_tr) > cfg.batch)
         val_dl = DataLoader(tensor_dataset(x_va, y_va), batch_size=max(cfg.batch, 256), num_workers=cfg.workers)
@@ -151,9 +181,12 @@ def plan_data(task: "Task", cfg: "TrainConfig") -> DataPlan:
     """The run's data as `cfg` says (see the module docstring); errors are one GlanceError line."""
     if not cfg.data:
         raise GlanceError("no training data: pass --data PATH (or data: in the config file)")
-    if parse_spec(cfg.data) is not None:
+    if isinstance(cfg.data, list):
+        plan = _sources_plan(task, cfg)
+    elif parse_spec(cfg.data) is not None:
         return _synth_plan(task, cfg)
-    plan = _real_plan(task, cfg)
+    else:
+        plan = _real_plan(task, cfg)
     if cfg.relabel:
         fixed, plan.provenance["relabel"] = apply_relabel(task, {"train": plan.train, "val": plan.val}, plan.test,
                                                           cfg.relabel)
@@ -178,6 +211,30 @@ def _real_plan(task: "Task", cfg: "TrainConfig") -> DataPlan:
     if cfg.extra:
         train_s, info["extra"] = add_extra(task, train_s, cfg.extra, parts["val"] + parts["test"])
     return DataPlan(train_s, parts["val"], parts["test"], info)
+
+
+def _sources_plan(task: "Task", cfg: "TrainConfig") -> DataPlan:
+    """Several real sets (`--data A --data B ...`), each split by photo on its own, the parts joined: every
+    source is held out in the same proportion, so `glance bench` can score each source's own test part.
+    Training draws each epoch with per-source weights (`source_balance`): a large source must not drown a
+    small one (see `SourceBalancedSampler`)."""
+    if cfg.val_data:
+        raise GlanceError("--val-data with several --data sources: each source gives its own validation part")
+    init_path, parent = init_split(task, cfg)
+    train, val, test = Samples([], [], []), Samples([], [], []), Samples([], [], [])
+    records, source_of_train = [], []
+    for k, data in enumerate(cfg.data):
+        samples = read_dataset(data, task)
+        parts, info = split_set(task, samples, cfg, kept_split(parent, data), init_path)
+        info["data_path"] = str(Path(data).resolve())
+        records.append(info)
+        train, val, test = train + parts["train"], val + parts["val"], test + parts["test"]
+        source_of_train += [k] * len(parts["train"])
+    provenance = {"sources": records, "source_balance": cfg.source_balance,
+                  "sizes": {"train": len(train), "val": len(val), "test": len(test)}}
+    plan = DataPlan(train, val, test, provenance)
+    plan.source_of_train = source_of_train
+    return plan
 
 
 def _synth_plan(task: "Task", cfg: "TrainConfig") -> DataPlan:
@@ -239,8 +296,11 @@ def same_path(a: Any, b: Any) -> bool:
 def kept_split(parent: dict[str, Any], data: str) -> dict[str, Any] | None:
     """The split the --init weights made of `data`: their own split of it, or of it as their --mix set."""
     mix = parent.get("mix") or {}
-    return (parent if same_path(parent.get("data_path"), data) else
-            mix if same_path(mix.get("data"), data) else None)
+    if same_path(parent.get("data_path"), data):
+        return parent
+    if same_path(mix.get("data"), data):
+        return mix
+    return next((s for s in parent.get("sources") or [] if same_path(s.get("data_path"), data)), None)
 
 
 def split_set(task: "Task", samples: Samples, cfg: "TrainConfig", parent: dict[str, Any] | None = None,

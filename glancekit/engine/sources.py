@@ -50,8 +50,8 @@ def trained_split(meta: dict[str, Any], path: Path) -> dict[str, Any] | None:
     split = dict(meta["split"]) if isinstance(meta.get("split"), dict) else {}
     if "seed" in split and not split.get("synthetic"):  # runs before data_path: their data as given
         split.setdefault("data_path", meta.get("data"))
-    for part in (split, split.get("mix") or {}):
-        recorded = part.get("data_path") or (part.get("data") if part is not split else None)
+    for part in (split, split.get("mix") or {}, *(split.get("sources") or [])):
+        recorded = part.get("data_path") or (part.get("data") if part is split.get("mix") else None)
         if recorded and "seed" in part:
             try:
                 if located(recorded).resolve() == path.resolve():
