@@ -62,14 +62,50 @@ def test_decode_applies_threshold():
 
 def test_calibrate_takes_percentile_of_correct_confidence():
     """20 right answers with confidences 0.500, 0.525, ..., 0.975 and two confident wrong ones: the
-    threshold is the 5th percentile of the right ones only, 0.5 + 0.025 * 0.95 (linear interpolation)."""
-    task = get("digits")
+    threshold is the 5th percentile of the right ones only, 0.5 + 0.025 * 0.95 (linear interpolation).
+    (gestures keeps this rule; digits states a reject rate instead, below.)"""
+    task = get("gestures")
     conf = [0.5 + 0.025 * i for i in range(20)] + [0.99, 0.2]
-    targets = np.array([i % 10 for i in range(20)] + [3, 4])
-    answers = np.array([i % 10 for i in range(20)] + [5, 6])
-    probs = np.array([[c if k == a else (1 - c) / 9 for k in range(10)] for c, a in zip(conf, answers)])
+    targets = np.array([i % 9 for i in range(20)] + [3, 4])
+    answers = np.array([i % 9 for i in range(20)] + [5, 6])
+    probs = np.array([[c if k == a else (1 - c) / 8 for k in range(9)] for c, a in zip(conf, answers)])
     cal = task.calibrate(np.log(probs), targets)
     assert cal["threshold"] == pytest.approx(0.52375, abs=1e-9)
+
+
+def test_digits_threshold_rejects_the_stated_share_of_real_digits():
+    """101 validation digits with confidences 0.50, 0.505, ..., 1.0, right or wrong: the threshold is the
+    1% quantile of all of them, 0.505, so 1 of 101 falls below it; an outlier row (target -1) is ignored."""
+    task = get("digits")
+    conf = [0.5 + 0.005 * i for i in range(101)] + [0.1]
+    answers = [i % 10 for i in range(102)]
+    targets = np.array([(a + (i % 7 == 0)) % 10 for i, a in enumerate(answers[:101])] + [-1])
+    probs = np.array([[c if k == a else (1 - c) / 9 for k in range(10)] for c, a in zip(conf, answers)])
+    cal = task.calibrate(np.log(probs), targets)
+    assert cal["threshold"] == pytest.approx(0.505, abs=1e-9)
+    assert cal["threshold_rule"] == "rejects 1.0% of the validation digits, right and wrong answers alike"
+
+
+def test_fill_box_stretches_a_digit_to_its_cell():
+    from glancekit.tasks.digits import fill_box
+    x = torch.zeros(2, 1, 28, 28)
+    x[0, 0, 6:22, 13:15] = 1.0  # a thin upright bar, 16 x 2
+    out = fill_box(x)
+    ink = (out[0, 0] > 0.5).nonzero()
+    assert ink[:, 0].min() == 4 and ink[:, 0].max() == 23 and ink[:, 1].min() == 4 and ink[:, 1].max() == 23
+    assert torch.equal(out[1], x[1])  # a blank image stays blank
+
+
+def test_training_letters_leave_out_what_people_write_like_digits():
+    from glancekit.tasks.digits import TRAIN_LETTERS, _font_files, make_font_letters
+    assert not set(TRAIN_LETTERS) & set("0123456789OoIlSsZzBbGgqTJUDQA")
+    letters = make_font_letters(6, seed=0)
+    if not _font_files():
+        assert letters == []
+        return
+    assert len(letters) == 6 and all(a.shape == (112, 112) and a.dtype == np.uint8 for a in letters)
+    x = np.stack([get("digits").preprocess(a) for a in letters])
+    assert (x.reshape(6, -1).max(1) > 0.5).all()  # every one has ink the model sees
 
 
 def test_non_digits_are_seeded():

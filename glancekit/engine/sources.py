@@ -42,7 +42,7 @@ def task_sources(task: Task, root: Path | None = None) -> list[Source]:
 
 def headline(task: Task) -> tuple[str, str]:
     """The metric a source is judged by, and whether higher is better ("max") or lower ("min")."""
-    return task.select_metric.removeprefix("val_"), task.select_mode
+    return task.headline_metric or task.select_metric.removeprefix("val_"), task.select_mode
 
 
 def trained_split(meta: dict[str, Any], path: Path) -> dict[str, Any] | None:

@@ -59,6 +59,9 @@ class Task:
     channels: ClassVar[int] = 1
     select_metric: ClassVar[str] = "val_loss"  # logged metric that picks the best epoch
     select_mode: ClassVar[str] = "min"
+    # The figure a real source is judged by (bench, audit --by-source); None: the selection metric. It may be
+    # one only a calibrated model has (e.g. answers right once "unsure" counts as wrong).
+    headline_metric: ClassVar[str | None] = None
     default_data: ClassVar[str | None] = None  # folder under the shared data root used by bench (or synth:…)
     # Real data sets under the shared data root (globs allowed; one match = one source): `glance bench`
     # scores each on its own and names the worst (engine/sources.py).
@@ -273,6 +276,10 @@ class TrustedThreshold:
 
     reject_label: ClassVar[str] = "none"
     trusted_percentile: ClassVar[float] = 5.0
+    # When set: the threshold is instead the confidence below which this share of all validation samples
+    # falls, so about that share of real inputs like them is answered `reject_label` (a stated false-reject
+    # rate, right and wrong answers alike).
+    reject_rate: ClassVar[float | None] = None
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         known = targets >= 0
@@ -286,10 +293,24 @@ class TrustedThreshold:
 
     def calibrate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
         conf = softmax(outputs).max(1)
+        if self.reject_rate is not None:
+            known = targets >= 0
+            thr = float(np.quantile(conf[known], self.reject_rate)) if known.any() else 0.5
+            return {"threshold": thr, "threshold_rule": f"rejects {self.reject_rate:.1%} of the validation "
+                                                        f"{self.name}, right and wrong answers alike"}
         correct = outputs.argmax(1) == targets
         thr = float(np.percentile(conf[correct], self.trusted_percentile)) if correct.any() else 0.5
         return {"threshold": thr, "threshold_rule": f"{self.trusted_percentile:g}th percentile of the "
                                                     f"confidence of correct validation predictions"}
+
+    def evaluate(self, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any] | None = None
+                 ) -> dict[str, float]:
+        """The classifier's metrics, and with a calibrated threshold `answered_right`: the share answered
+        with the right label, an "unsure" answer counting as wrong (what a user gets)."""
+        metrics = super().evaluate(outputs, targets, meta)  # type: ignore[misc]
+        if meta and "threshold" in meta:
+            metrics["answered_right"] = self.rejection_stats(outputs, targets, meta)["answered_right"]
+        return metrics
 
     def decode(self, outputs: np.ndarray, meta: dict[str, Any]) -> list[Prediction]:
         thr = float(meta.get("threshold", 0.0))
@@ -305,7 +326,8 @@ class TrustedThreshold:
         kept = conf >= float(meta.get("threshold", 0.0))
         pred = outputs.argmax(1)
         return {"wrongly_rejected": float((~kept).mean()),
-                "accuracy_on_accepted": float((pred[kept] == targets[kept]).mean()) if kept.any() else 0.0}
+                "accuracy_on_accepted": float((pred[kept] == targets[kept]).mean()) if kept.any() else 0.0,
+                "answered_right": float((kept & (pred == targets)).mean())}
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
