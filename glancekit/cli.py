@@ -125,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
                    "review.csv of glance audit) instead of the data's own labels")
     v.add_argument("--calibrate", metavar="OUT.pt", help="fit the calibrated values (thresholds, temperature) on "
                    "this set and write the weights with them to a new file OUT.pt; --weights stays unchanged")
+    v.add_argument("--reject-rate", dest="reject_rate", type=float, help="with --calibrate, for digits and "
+                   "gestures: fit the threshold so this share of the set is answered 'unsure' (e.g. 0.01)")
     v.add_argument("--project", default="runs")
     v.add_argument("--name")
 
@@ -297,7 +299,7 @@ def _cmd_val(a: argparse.Namespace) -> None:
     from .output import print_metrics
     from .tasks import get
     out_dir, metrics = validate(get(a.task), a.weights, a.data, a.split, a.seed, a.project, a.name, a.relabel,
-                                a.calibrate)
+                                a.calibrate, a.reject_rate)
     info = json.loads((out_dir / "run.json").read_text())
     changed = info.get("labels_changed")
     print_metrics(metrics, f"glance val {a.task}" + (f" ({changed} labels corrected by --relabel)" if a.relabel else ""))

@@ -164,3 +164,17 @@ def test_flip_removes_and_adds_the_mirror_view(tmp_path, capsys):
         assert torch.allclose(out["again"], out["shipped"], atol=1e-6)
         assert torch.allclose(out["shipped"], (out["bare"] + nets["bare"](x.flip(-1))) / 2, atol=1e-5)
     assert "flip_average_added" not in load_checkpoint(tmp_path / "bare.pt")["meta"]
+
+
+def test_val_calibrate_at_a_stated_reject_rate(tmp_path, tiny_run, digit_folder, capsys):
+    """--reject-rate 0.1: the refitted threshold answers not_a_digit for a tenth of the set it was fitted on."""
+    from glancekit.engine.checkpoint import load_checkpoint
+    out = tmp_path / "cal.pt"
+    assert run_cli("val", "digits", "--data", digit_folder, "--weights", tiny_run / "weights" / "best.pt",
+                   "--split", "val", "--calibrate", out, "--reject-rate", "0.1", "--project", tmp_path / "runs") == 0
+    meta = load_checkpoint(out)["meta"]
+    assert meta["threshold_rule"] == "rejects 10.0% of the validation digits, right and wrong answers alike"
+    assert run_cli("val", "digits", "--data", digit_folder, "--weights", out, "--split", "val",
+                   "--project", tmp_path / "runs", "--name", "again") == 0
+    metrics = json.loads((tmp_path / "runs" / "digits" / "again" / "val_metrics.json").read_text())
+    assert 2 / 24 <= metrics["digits_wrongly_rejected"] <= 3 / 24  # 24 validation digits, a tenth of them

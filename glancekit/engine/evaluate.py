@@ -89,15 +89,25 @@ def write_val_report(task: Task, ev: Evaluation, ids: list[str], meta: dict[str,
 
 def validate(task: Task, weights: str | Path | None, data: str | Path, split: str = "all", seed: int = 0,
              project: str = "runs", name: str | None = None, relabel: str | None = None,
-             calibrate_out: str | Path | None = None) -> tuple[Path, dict[str, float]]:
+             calibrate_out: str | Path | None = None, reject_rate: float | None = None
+             ) -> tuple[Path, dict[str, float]]:
     """`glance val`: metrics and report for a labelled set, in a new runs/TASK/val* folder.
 
     `relabel`: grade against a person's corrections (label/relabel.py) instead of the data's labels;
     the split is still cut by the data's own labels, so it is the same images.
     `calibrate_out`: fit the task's calibrated values (thresholds, temperature) on this set and write the
     weights with them to this new file (the report then shows them); the given weights stay as they are.
-    For weights whose values were fitted on other data or never fitted (a `last.pt`, a fine-tune)."""
+    For weights whose values were fitted on other data or never fitted (a `last.pt`, a fine-tune).
+    `reject_rate`: with `calibrate_out`, for a task that answers "unsure": the share of this set to reject."""
+    from ..tasks.base import TrustedThreshold
     from .checkpoint import build_from_checkpoint, load_checkpoint, resolve_weights, save_checkpoint
+    if reject_rate is not None:
+        if not isinstance(task, TrustedThreshold):
+            raise GlanceError(f"--reject-rate is for tasks that can answer 'unsure'; {task.name} cannot")
+        if calibrate_out is None:
+            raise GlanceError("--reject-rate sets the threshold --calibrate fits: pass --calibrate OUT.pt too")
+        if not 0 <= reject_rate < 1:
+            raise GlanceError(f"--reject-rate is a share in [0, 1), got {reject_rate}")
     path = resolve_weights(task, weights)
     ckpt = load_checkpoint(path, task)
     _, model = build_from_checkpoint(ckpt)
@@ -120,7 +130,8 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
     infer = torch_infer(model)
     meta, calibration = ckpt["meta"], {}
     if calibrate_out is not None:
-        calibration = task.calibrate(infer(x), y.numpy())
+        calibration = task.calibrate(infer(x), y.numpy(), **({"reject_rate": reject_rate} if reject_rate is not None
+                                                             else {}))
         if not calibration:
             raise GlanceError(f"{task.name} fits no calibrated values")
         meta = {**meta, **calibration, "calibrated_on": {"data": str(data), "split": split, "images": len(samples),
