@@ -278,11 +278,15 @@ def init_split(task: "Task", cfg: "TrainConfig") -> tuple[str, dict[str, Any]]:
         return "", {}
     from ..engine.checkpoint import load_checkpoint, resolve_weights
     path = resolve_weights(task, None if cfg.init == "shipped" else cfg.init)
-    meta = load_checkpoint(path, task)["meta"]
+    return str(path.resolve()), recorded_split(load_checkpoint(path, task)["meta"])
+
+
+def recorded_split(meta: dict[str, Any]) -> dict[str, Any]:
+    """The split a weights file records (a copy; {} when it has none), naming the data it cut."""
     split = dict(meta["split"]) if isinstance(meta.get("split"), dict) else {}
     if "seed" in split and not split.get("synthetic"):  # runs before data_path: their data as given
         split.setdefault("data_path", meta.get("data"))
-    return str(path.resolve()), split
+    return split
 
 
 def same_path(a: Any, b: Any) -> bool:
@@ -293,8 +297,9 @@ def same_path(a: Any, b: Any) -> bool:
         return False
 
 
-def kept_split(parent: dict[str, Any], data: str) -> dict[str, Any] | None:
-    """The split the --init weights made of `data`: their own split of it, or of it as their --mix set."""
+def kept_split(parent: dict[str, Any], data: str | Path) -> dict[str, Any] | None:
+    """The split weights made of `data` (`parent`: their `recorded_split`): their own split of it, of it as
+    their --mix set, or as one of their several --data sources; None when they never trained on it."""
     mix = parent.get("mix") or {}
     if same_path(parent.get("data_path"), data):
         return parent

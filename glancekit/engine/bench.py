@@ -28,7 +28,7 @@ from .checkpoint import (CALIBRATION_KEYS, WEIGHTS_DIR, build_from_checkpoint, f
 from .evaluate import evaluate_arrays, load_eval_samples, torch_infer
 from .export import export
 from .predict import onnx_session, onnx_source_sha
-from .sources import headline, score_sources, source_rows
+from .sources import figure_rows, headline, score_sources
 
 
 def _bench_samples(task: Task, data: str | Path | None, split: str, seed: int, meta: dict[str, Any]
@@ -100,9 +100,8 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     peer_result = _run_peer(task, peer, samples, y.numpy(), ev.metrics) if peer else None
     # every real source of the task goes beside the default benchmark (renders, or the task's own real set)
     # and beside a `synth:...` spec; a user's own --data folder is the benchmark itself
-    by_source: dict[str, Any] = {}
-    if not data or parse_spec(str(data)) is not None:
-        by_source = score_sources(task, infer, meta, metric_intervals)
+    own_data = bool(data) and parse_spec(str(data)) is None
+    by_source = {} if own_data else score_sources(task, infer, meta, metric_intervals)
 
     shape = (task.channels, *task.input_size)
     x1 = np.ascontiguousarray(x[:1]) if len(x) else np.zeros((1, *shape), np.float32)
@@ -134,7 +133,7 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
         "ci_note": "95% percentile bootstrap over the images (200 resamples; metrics/bootstrap.py)",
         **({"peer": peer_result} if peer_result else {}),
         **(by_source if by_source.get("sources") else
-           {"sources": {}, "sources_note": "not run: the --data given is the benchmark" if data and not parse_spec(str(data))
+           {"sources": {}, "sources_note": "not run: the --data given is the benchmark" if own_data
             else f"none found under {data_root()}" if task.real_sources else "the task names no real source"}),
         "onnx_metrics": onnx_metrics, "onnx_max_abs_diff": onnx_diff,
         "latency_ms": latency, "latency_note": f"median of {repeats} runs (batch 64: {max(5, repeats // 5)}), "
@@ -155,7 +154,7 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
     if by_source.get("sources"):
         key, _ = headline(task)
         worst = by_source["worst_source"]
-        print_rows(source_rows(by_source, key), f"real sources, one by one (worst: {worst['name']}, "
+        print_rows(figure_rows(by_source["sources"], key), f"real sources, one by one (worst: {worst['name']}, "
                                                 f"{key} {worst['value']:.4f})")
     print_metrics({**ev.metrics, **{f"latency {k}": v for k, v in latency.items()}, "params": result["params"],
                    "weights KiB": round(result["weights_bytes"] / 1024, 1), "onnx KiB": round(onnx_size / 1024, 1),

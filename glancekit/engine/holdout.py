@@ -30,7 +30,7 @@ from ..tasks import Task
 from .bench import metric_intervals
 from .checkpoint import build_from_checkpoint, load_checkpoint
 from .evaluate import evaluate_arrays, load_eval_samples, torch_infer
-from .sources import headline, task_sources
+from .sources import figure_rows, headline, task_sources, worst_source
 
 
 @dataclass
@@ -87,17 +87,16 @@ def audit_by_source(task: Task, cfg: TrainConfig, data: list[str] | None = None,
         write_run_json(run_dir, status="failed" if not isinstance(e, KeyboardInterrupt) else "interrupted",
                        error=f"{e.__class__.__name__}: {e}", duration_s=round(time.time() - started, 1))
         raise
-    judged = {n: r["metrics"][key] for n, r in results.items() if key in r["metrics"]}
-    worst = (min if mode == "max" else max)(judged, key=judged.__getitem__)
-    rows = [{"held-out source": n, "images": str(r["images"]),
-             key: f"{r['metrics'][key]:.4f}" + (f" ({r['metrics_ci95'][key][0]:.3f}–{r['metrics_ci95'][key][1]:.3f})"
-                                                if r["metrics_ci95"].get(key) else "")}
-            for n, r in results.items()]
+    worst = worst_source(results, key, mode)
+    if worst is None:
+        raise GlanceError(f"no held-out source has the {key} figure")
+    rows = figure_rows(results, key, "held-out source")
     print_rows(rows, f"{task.name}: each source scored by a model trained without it (worst: {worst})")
     rp.write_report(run_dir / "report.html", f"glance audit {task.name} --by-source",
                     [("Leave one source out", [
                         f"Each row: the recipe trained on every other source, scored on all of this one. Worst "
                         f"held-out source by {key}: {worst}.", rp.html_table(rows)])])
-    write_run_json(run_dir, status="done", duration_s=round(time.time() - started, 1), best=judged[worst],
+    write_run_json(run_dir, status="done", duration_s=round(time.time() - started, 1),
+                   best=results[worst]["metrics"][key],
                    worst_source=worst, by_source={n: r["metrics"].get(key) for n, r in results.items()})
     return HoldoutResult(run_dir, key, results, worst)

@@ -16,7 +16,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..data.dataset import prepare
-from ..data.locations import data_root, located
+from ..data.locations import data_root
+from ..data.plan import kept_split, recorded_split
 from ..tasks import Task
 from .evaluate import evaluate_arrays, load_eval_samples
 
@@ -47,18 +48,24 @@ def headline(task: Task) -> tuple[str, str]:
 
 def trained_split(meta: dict[str, Any], path: Path) -> dict[str, Any] | None:
     """The split the weights made of `path` when they trained on part of it (else None)."""
-    split = dict(meta["split"]) if isinstance(meta.get("split"), dict) else {}
-    if "seed" in split and not split.get("synthetic"):  # runs before data_path: their data as given
-        split.setdefault("data_path", meta.get("data"))
-    for part in (split, split.get("mix") or {}, *(split.get("sources") or [])):
-        recorded = part.get("data_path") or (part.get("data") if part is split.get("mix") else None)
-        if recorded and "seed" in part:
-            try:
-                if located(recorded).resolve() == path.resolve():
-                    return part
-            except OSError:
-                continue
-    return None
+    return kept_split(recorded_split(meta), path)
+
+
+def worst_source(figures: dict[str, dict[str, Any]], key: str, mode: str) -> str | None:
+    """The source whose `key` is worst ("max": higher is better), among those that have it."""
+    judged = {n: f["metrics"][key] for n, f in figures.items() if key in f["metrics"]}
+    return (min if mode == "max" else max)(judged, key=judged.__getitem__) if judged else None
+
+
+def figure_rows(figures: dict[str, dict[str, Any]], key: str, label: str = "source") -> list[dict[str, str]]:
+    """One row per source for a table: its name, the part scored (where recorded), images, and the
+    headline metric with its interval."""
+    rows = []
+    for name, f in figures.items():
+        v, ci = f["metrics"].get(key), f["metrics_ci95"].get(key)
+        rows.append({label: name, **({"part": f["part"]} if "part" in f else {}), "images": str(f["images"]),
+                     key: "" if v is None else f"{v:.4f}" + (f" ({ci[0]:.3f}–{ci[1]:.3f})" if ci else "")})
+    return rows
 
 
 def score_sources(task: Task, infer: Callable[[np.ndarray], np.ndarray], meta: dict[str, Any],
@@ -81,19 +88,8 @@ def score_sources(task: Task, infer: Callable[[np.ndarray], np.ndarray], meta: d
                              "metrics_ci95": intervals(task, ev.outputs, ev.targets, meta)}
     out: dict[str, Any] = {"sources": results}
     key, mode = headline(task)
-    judged = {n: r["metrics"][key] for n, r in results.items() if key in r["metrics"]}
-    if judged:
-        name = (min if mode == "max" else max)(judged, key=judged.__getitem__)
-        out["worst_source"] = {"name": name, "metric": key, "value": judged[name],
+    name = worst_source(results, key, mode)
+    if name is not None:
+        out["worst_source"] = {"name": name, "metric": key, "value": results[name]["metrics"][key],
                                "interval": results[name]["metrics_ci95"].get(key)}
     return out
-
-
-def source_rows(result: dict[str, Any], key: str) -> list[dict[str, str]]:
-    """One row per source for a table: name, part, images, the headline metric with its interval."""
-    rows = []
-    for name, r in result.get("sources", {}).items():
-        v, ci = r["metrics"].get(key), r["metrics_ci95"].get(key)
-        rows.append({"source": name, "part": r["part"], "images": str(r["images"]),
-                     key: "" if v is None else f"{v:.4f}" + (f" ({ci[0]:.3f}–{ci[1]:.3f})" if ci else "")})
-    return rows
