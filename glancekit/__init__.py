@@ -3,6 +3,8 @@
     import glancekit
     digits = glancekit.load("digits")
     digits.predict("seven.png")   # ClassPrediction(label='7', confidence=0.99, ...)
+    gestures = glancekit.load("gestures")
+    gestures.predict("room.jpg").hands   # [FoundObject(box=[...], score=0.93, label='like', keypoints=[...]), ...]
     glancekit.openEyeCheck("/full/path/eye.jpg")   # 1 open, 0 closed
 """
 from __future__ import annotations
@@ -13,15 +15,25 @@ from typing import TYPE_CHECKING
 from .errors import GlanceError
 
 if TYPE_CHECKING:
+    from .engine.pipeline import Pipeline
     from .engine.predict import Predictor
 
 __version__ = "0.1.0"
 
 
-def load(task: str, weights: str | Path | None = None, backend: str = "auto") -> "Predictor":
+def load(task: str, weights: str | Path | None = None, backend: str = "auto", crop: bool = False
+         ) -> "Predictor | Pipeline":
     """A predictor for `task` with the shipped weights (or `weights`); runs on onnxruntime when an
-    up-to-date ONNX export sits next to the weights, else on torch."""
+    up-to-date ONNX export sits next to the weights, else on torch.
+
+    Tasks that read one hand (gestures, hand_keypoints) take whole photos: each hand is found first and
+    `.predict(photo)` returns a FramePrediction listing them (`.hands`), empty when there is none. `crop=True`
+    skips the finding, for inputs that are already one hand's crop (one prediction per image)."""
     from .engine.predict import Predictor
+    from .tasks import get
+    if get(task).detector and not crop:
+        from .engine.pipeline import Pipeline
+        return Pipeline(task, weights, backend=backend)
     return Predictor(task, weights, backend=backend)
 
 

@@ -18,7 +18,7 @@ os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
 # What an option means wherever a command does not say more (filled in by _parser; shown by -h and docs/cli.md).
 COMMON_HELP = {
-    "task": "the task: clock, digits, eyes, gestures, gestures_kp or hand_keypoints",
+    "task": "the task: clock, digits, eyes, gestures, gestures_kp, hand_keypoints or hands",
     "paths": "image files or folders (searched recursively)",
     "weights": "weights file (default: the task's shipped weights)",
     "data": "labelled data in any layout the task's readers understand",
@@ -139,6 +139,11 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--threshold", type=float, help="override the decision threshold shipped with the weights")
     pr.add_argument("--save-vis", dest="save_vis", metavar="DIR",
                     help="also save each image with its prediction drawn on it (keypoints: the skeleton)")
+    pr.add_argument("--crop", action="store_true", help="gestures, hand_keypoints: the images are hand crops "
+                    "already; read each as one hand instead of finding the hands in it first")
+    pr.add_argument("--box-threshold", dest="box_threshold", type=float,
+                    help="gestures, hand_keypoints on whole photos: the detector's score a hand needs (default: "
+                         "the one shipped with the hands weights)")
 
     e = sub.add_parser("export", help="export to ONNX or TorchScript and check it against torch")
     e.add_argument("task")
@@ -157,6 +162,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default=None, help="bench.json path (default: runs/TASK/bench.json)")
     b.add_argument("--update-card", action="store_true", help="write the results into the weights' card (TASK.json)")
     b.add_argument("--peer", help="also run an optional peer model on the same images (hand_keypoints: mediapipe)")
+    b.add_argument("--photos", action="store_true", help="gestures, hand_keypoints: whole photos end to end, per "
+                   "real source: hands found, found and read right, false hands per photo (bench_photos.json)")
 
     lb = sub.add_parser("label", help="propose labels for an unlabelled pool (embed, cluster, order by uncertainty)")
     lb.add_argument("task")
@@ -187,12 +194,13 @@ def _parser() -> argparse.ArgumentParser:
     pk.add_argument("--no-measure", dest="measure", action="store_false",
                     help="skip timing how fast packed and raw data load")
 
-    rc = sub.add_parser("record", help="save labelled crops from a webcam or video file (headless on a file)")
+    rc = sub.add_parser("record", help="save labelled hand crops from a webcam or video file (headless on a file)")
     rc.add_argument("task")
     rc.add_argument("--label", required=True, help="the label every saved crop gets")
     rc.add_argument("--source", default="0", help="camera index (0) or a video file")
     rc.add_argument("--out", required=True, help="dataset folder: crops go to OUT/LABEL/, a log to OUT/record_log.csv")
-    rc.add_argument("--box", help="x0,y0,x1,y1 of the hand box in pixels or fractions (default: centred square)")
+    rc.add_argument("--box", help="x0,y0,x1,y1 of a fixed hand box in pixels or fractions (default: each frame's hand as "
+                    "the hand finder sees it; a centred square where there is no finder)")
     rc.add_argument("--every", type=int, default=5, help="keep every N-th frame (default 5)")
     rc.add_argument("--max", dest="max_frames", type=int, help="stop after saving N crops")
     rc.add_argument("--weights", help="model whose guess is logged per crop (default: shipped, if any)")
@@ -289,7 +297,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
 def _cmd_synth(a: argparse.Namespace) -> None:
     from .data.synth import write_synth
     from .tasks import get
-    task = get({"hands": "hand_keypoints", "clocks": "clock"}.get(a.task, a.task))  # what is drawn, or the task
+    task = get({"clocks": "clock"}.get(a.task, a.task))  # what is drawn, or the task
     out, rate = write_synth(task, Path(a.out), a.n, a.seed, a.split, a.backgrounds)
     print(f"wrote {a.n} images and {out / 'labels.csv'} ({rate:.0f} images/s rendering, one core)")
 
@@ -313,17 +321,32 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     from .data.images import list_images
     from .engine.predict import Predictor
     from .output import print_predictions, write_predictions
-    if a.threshold is not None and not 0 <= a.threshold <= 1:
-        raise GlanceError(f"--threshold is a confidence in [0, 1], got {a.threshold}")
+    from .tasks import get
+    for flag, value in (("--threshold", a.threshold), ("--box-threshold", a.box_threshold)):
+        if value is not None and not 0 <= value <= 1:
+            raise GlanceError(f"{flag} is a confidence in [0, 1], got {value}")
+    task = get(a.task)
+    whole = bool(task.detector) and not a.crop
+    if (a.crop or a.box_threshold is not None) and not task.detector:
+        raise GlanceError(f"--crop and --box-threshold are for tasks that find hands first; {a.task} reads whole images")
+    if a.crop and a.box_threshold is not None:
+        raise GlanceError("--box-threshold is the hand finder's; --crop skips it")
     files = list_images(a.paths)
-    predictor = Predictor(a.task, a.weights, backend=a.backend)
+    predictor: Any
+    if whole:
+        from .engine.pipeline import Pipeline
+        predictor = Pipeline(task, a.weights, backend=a.backend, threshold=a.box_threshold)
+        reader = predictor.readers[0]
+    else:
+        predictor = reader = Predictor(task, a.weights, backend=a.backend)
     if a.threshold is not None:
-        predictor.meta["threshold"] = a.threshold
+        reader.meta["threshold"] = a.threshold
     preds = predictor.predict_files(files)
     print_predictions(files, preds, a.task)
     if a.save_vis:
         from .data.vis import save_visualizations
-        print(f"drew {save_visualizations(predictor.task, files, preds, Path(a.save_vis))} images into {a.save_vis}")
+        drawn = save_visualizations(task, files, preds, Path(a.save_vis), predictor.visualize if whole else None)
+        print(f"drew {drawn} images into {a.save_vis}")
     if a.out:
         print(f"wrote {write_predictions(Path(a.out), files, preds)}")
 
@@ -340,6 +363,12 @@ def _cmd_bench(a: argparse.Namespace) -> None:
     from .engine.bench import bench
     from .tasks import get
     _at_least(1, repeats=a.repeats)
+    if a.photos:
+        from .engine.photo_bench import photo_bench
+        if a.data or a.peer or a.update_card:
+            raise GlanceError("--photos scores the task's real sources as they are: no --data, --peer or --update-card")
+        photo_bench(get(a.task), a.weights, a.out)
+        return
     bench(get(a.task), a.weights, a.data, a.split, a.seed, a.repeats, a.out, a.update_card, a.peer)
 
 
@@ -388,7 +417,9 @@ def _cmd_record(a: argparse.Namespace) -> None:
     from .engine.record import record
     from .tasks import get
     r = record(get(a.task), a.label, a.source, Path(a.out), a.box, a.every, a.max_frames, a.weights, a.preview)
-    print(f"saved {r['saved']} crops of '{a.label}' into {r['folder']} ({r['frames_read']} frames read); log: {r['log']}")
+    skipped = f", {r['frames_without_hand']} without a hand skipped" if r["frames_without_hand"] else ""
+    print(f"saved {r['saved']} crops of '{a.label}' into {r['folder']} ({r['frames_read']} frames read, crops from "
+          f"the {r['crops_from']}{skipped}); log: {r['log']}")
 
 
 def _cmd_mine(a: argparse.Namespace) -> None:

@@ -19,17 +19,23 @@ stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def prediction_rows(files: Sequence[Path], preds: Sequence[Prediction]) -> list[dict[str, Any]]:
-    return [{"path": str(f), "prediction": p.label, "confidence": round(p.confidence, 4), **p.columns()}
-            for f, p in zip(files, preds)]
+    """One row per image, or per object found in it for whole-frame predictions (each row names its image)."""
+    return [{"path": str(f), **r} for f, p in zip(files, preds) for r in p.rows()]
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Every key any row has, in order of first appearance (a photo with no hand has no keypoints column)."""
+    return list(dict.fromkeys(k for r in rows for k in r)) if rows else ["path", "prediction", "confidence"]
 
 
 def print_predictions(files: Sequence[Path], preds: Sequence[Prediction], title: str) -> None:
     rows = prediction_rows(files, preds)
     table = Table(title=title)
-    for col in rows[0] if rows else ["path", "prediction", "confidence"]:
-        table.add_column(col, justify="right" if col == "confidence" else "left")
+    cols = _columns(rows)
+    for col in cols:
+        table.add_column(col, justify="right" if col in ("confidence", "score") else "left")
     for r in rows:
-        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()))
+        table.add_row(*(f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in cols))
     stdout.print(table)
 
 
@@ -40,7 +46,7 @@ def write_predictions(out: Path, files: Sequence[Path], preds: Sequence[Predicti
         atomic_write_text(out, json.dumps(data, indent=2))
     elif out.suffix.lower() == ".csv":
         rows = prediction_rows(files, preds)
-        atomic_write_csv(out, rows, list(rows[0]) if rows else ["path", "prediction", "confidence"])
+        atomic_write_csv(out, rows, _columns(rows))
     else:
         raise GlanceError(f"--out must end in .csv or .json, got {out.name}")
     return out

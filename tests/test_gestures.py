@@ -191,7 +191,7 @@ def test_tiny_run_predicts_a_gesture(tmp_path, monkeypatch):
         assert mix["kept_from"] == str((run / "weights" / "best.pt").resolve())
     img = tmp_path / "hand.png"
     cv2.imwrite(str(img), synth_samples(get("gestures"), "test", 1).items[0])
-    assert main(["predict", "gestures", str(img), "--weights", str(run / "weights" / "best.pt"),
+    assert main(["predict", "gestures", str(img), "--weights", str(run / "weights" / "best.pt"), "--crop",
                  "--out", str(tmp_path / "p.csv")]) == 0
     label = (tmp_path / "p.csv").read_text().splitlines()[1].split(",")[1]
     assert label in (*get("gestures").labels, "no_gesture")

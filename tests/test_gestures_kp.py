@@ -140,4 +140,4 @@ def test_fused_model_is_both_readers_in_one_graph(tmp_path):
     hand = sh.render_hand(np.random.default_rng(0), 120, gesture="five").image
     cv2.imwrite(str(tmp_path / "hand.png"), hand[..., ::-1])
     for weights in (path, mirrored):
-        assert main(["predict", "gestures", "--weights", str(weights), str(tmp_path / "hand.png")]) == 0
+        assert main(["predict", "gestures", "--crop", "--weights", str(weights), str(tmp_path / "hand.png")]) == 0

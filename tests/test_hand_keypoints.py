@@ -104,7 +104,7 @@ def test_augment_moves_keypoints_with_the_image():
 
 def test_synth_train_predict_visualise_export(tmp_path, capsys):
     out = tmp_path / "hands"
-    assert main(["synth", "hands", "--out", str(out), "--n", "5", "--seed", "2"]) == 0
+    assert main(["synth", "hand_keypoints", "--out", str(out), "--n", "5", "--seed", "2"]) == 0
     s = read_dataset(out, get("hand_keypoints"))
     assert len(s) == 5 and s.targets[0].shape == (21, 3)
     project = tmp_path / "runs"
@@ -116,8 +116,8 @@ def test_synth_train_predict_visualise_export(tmp_path, capsys):
     w = run / "weights" / "best.pt"
     big = tmp_path / "hand.jpg"
     cv2.imwrite(str(big), cv2.resize(cv2.imread(str(out / "images" / "000000.png")), (300, 240)))
-    assert main(["predict", "hand_keypoints", str(big), "--weights", str(w), "--out", str(tmp_path / "kp.json"),
-                 "--save-vis", str(tmp_path / "vis")]) == 0
+    assert main(["predict", "hand_keypoints", str(big), "--weights", str(w), "--crop", "--out",
+                 str(tmp_path / "kp.json"), "--save-vis", str(tmp_path / "vis")]) == 0
     kp = json.loads((tmp_path / "kp.json").read_text())[0]["keypoints"]
     assert len(kp) == 21 and all(len(p) == 3 for p in kp)
     # in the image's own pixels: within the square the 300x240 image was padded to (30 px above and below)

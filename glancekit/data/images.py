@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import GlanceError
 
@@ -38,6 +38,8 @@ def load_image(source: Any) -> np.ndarray:
 
 
 def _from_pil(im: Image.Image) -> np.ndarray:
+    # Phone photos are often stored sideways with an EXIF orientation tag: turn them upright, as viewers do.
+    im = ImageOps.exif_transpose(im) or im
     if im.mode in ("L", "I;16", "I", "F", "1"):
         arr = np.asarray(im.convert("F") if im.mode in ("I;16", "I", "F") else im.convert("L"))
         return _from_array(arr)
@@ -88,6 +90,29 @@ def square_rgb(image: np.ndarray, size: int) -> np.ndarray:
     if side != size:
         img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
     return img.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+
+
+CROP_MARGIN = 0.2  # a hand crop: the box grown by this share of its size on each side
+
+
+def crop_window(shape: tuple[int, ...], box: Sequence[float], margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the square around a box (x0, y0, x1, y1 in pixels) grown by `margin` of its size on
+    each side, clamped to an image of `shape`: the crop a reader of one object (a hand) is given."""
+    h, w = shape[:2]
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    a, b = int(max(0, round(cx - side / 2))), int(min(w, round(cx + side / 2)))
+    c, d = int(max(0, round(cy - side / 2))), int(min(h, round(cy + side / 2)))
+    if b - a < 2 or d - c < 2:
+        raise GlanceError(f"box {tuple(round(v, 1) for v in box)} lies outside the {w}x{h} image")
+    return a, c, b, d
+
+
+def crop_box(image: np.ndarray, box: Sequence[float], margin: float = CROP_MARGIN) -> np.ndarray:
+    """The image inside `crop_window` (a copy)."""
+    a, c, b, d = crop_window(image.shape, box, margin)
+    return image[c:d, a:b].copy()
 
 
 def list_images(paths: Iterable[str | Path]) -> list[Path]:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
+
+import numpy as np
 
 import cv2
 
@@ -10,13 +12,16 @@ from ..tasks import Prediction, Task
 from .images import load_image
 
 
-def save_visualizations(task: Task, files: Sequence[Path], preds: Sequence[Prediction], out: Path) -> int:
+def save_visualizations(task: Task, files: Sequence[Path], preds: Sequence[Prediction], out: Path,
+                        draw: Callable[[np.ndarray, Prediction], np.ndarray] | None = None) -> int:
     """Write DIR/<stem>.png for every file (a numbered suffix when two inputs share a stem); never
-    overwrites an existing file. Returns how many were written."""
+    overwrites an existing file. `draw` (default: the task's `visualize`) draws one prediction. Returns how many
+    were written."""
+    draw = draw or task.visualize
     out.mkdir(parents=True, exist_ok=True)
     written = 0
     for f, p in zip(files, preds):
-        img = task.visualize(load_image(f), p)
+        img = draw(load_image(f), p)
         target = out / f"{Path(f).stem}.png"
         i = 1
         while target.exists():

@@ -1,9 +1,11 @@
 """`glance record TASK --label L --source 0|video.mp4 --out DIR`: collect labelled crops from a camera or
 a video, the data loop of the gestures task's origin.
 
-Every `every`-th frame, the hand box (a fixed box the user places with --box, by default a centred
-square of 60% of the frame's short side) is cropped and saved as DIR/LABEL/<session>_<frame>.jpg;
-nothing existing is overwritten. When weights for the task exist, the current model's guess for each
+Every `every`-th frame, the hand is cropped and saved as DIR/LABEL/<session>_<frame>.jpg; nothing existing
+is overwritten. Where the task has a hand finder (`Task.detector`) with weights, each frame's most confident
+hand is cropped (square, with a margin, as the whole-photo pipeline crops it) and frames with no hand are
+skipped; `--box` places a fixed box instead (by default a centred square of 60% of the frame's short side,
+used when there is no finder). When weights for the task exist, the current model's guess for each
 crop is written next to it in DIR/record_log.csv, so one sees at once which recordings the model gets
 wrong. A live preview window opens when OpenCV has a display; on a headless machine (or with
 --no-preview) it records silently, which is how it is tested, from a video file.
@@ -18,6 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..data.images import crop_window
 from ..errors import GlanceError
 from ..progress import progress
 from ..tasks import Task
@@ -74,13 +77,20 @@ def record(task: Task, label: str, source: str, out: Path, box: str | None = Non
     except GlanceError:
         if weights:
             raise
+    finder = None
+    if box is None and task.detector:
+        try:
+            from .predict import Predictor
+            finder = Predictor(task.detector)
+        except GlanceError:
+            finder = None  # no hand finder weights: the fixed box
     cap = _open(source)
     folder = out / label
     folder.mkdir(parents=True, exist_ok=True)
     session = time.strftime("%Y%m%d-%H%M%S")
     log_path = out / "record_log.csv"
     new_log = not log_path.exists()
-    saved, index, window = 0, 0, preview
+    saved, index, window, no_hand = 0, 0, preview, 0
     with open(log_path, "a", newline="", encoding="utf-8") as log, progress() as bar:
         writer = csv.writer(log)
         if new_log:
@@ -93,7 +103,14 @@ def record(task: Task, label: str, source: str, out: Path, box: str | None = Non
             index += 1
             if (index - 1) % every:
                 continue
-            x0, y0, x1, y1 = frame_box(bgr.shape, parse_box(box))
+            if finder is not None:
+                found = finder.predict(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).objects  # type: ignore[union-attr]
+                if not found:
+                    no_hand += 1
+                    continue
+                x0, y0, x1, y1 = crop_window(bgr.shape, max(found, key=lambda o: o["score"])["box"])
+            else:
+                x0, y0, x1, y1 = frame_box(bgr.shape, parse_box(box))
             crop = bgr[y0:y1, x0:x1]
             path = folder / f"{session}_{index:06d}.jpg"
             n = 1
@@ -114,9 +131,13 @@ def record(task: Task, label: str, source: str, out: Path, box: str | None = Non
     cap.release()
     if window:
         cv2.destroyAllWindows()
+    if saved == 0 and no_hand:
+        raise GlanceError(f"no hand found in the {no_hand} frames looked at in {source}; place the hand's box "
+                          f"yourself with --box x0,y0,x1,y1")
     if saved == 0:
         raise GlanceError(f"no frames could be read from {source}")
-    return {"saved": saved, "folder": str(folder), "log": str(log_path), "frames_read": index}
+    return {"saved": saved, "folder": str(folder), "log": str(log_path), "frames_read": index,
+            "frames_without_hand": no_hand, "crops_from": "hand finder" if finder is not None else "fixed box"}
 
 
 def _show(bgr: np.ndarray, box: tuple[int, int, int, int], label: str, guess: str) -> bool:

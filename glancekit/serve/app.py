@@ -4,7 +4,8 @@ Pages are plain HTML + JS shipped in `static/` (no build step, no CDN: it works 
 talks to the API below, which apps can call directly (OpenAPI docs at /docs):
 
     GET  /api/tasks                      tasks, whether weights ship for them, their labels
-    POST /api/predict/{task}             multipart `image` → prediction + the model's input as PNG
+    POST /api/predict/{task}             multipart `image` → prediction + the model's input as PNG; for
+                                         gestures / hand_keypoints every hand of a whole photo (?crop=true: one crop)
     POST /api/draw/save                  multipart `image` + `label` → saved into the drawings folder
     GET  /api/label/state                the review queue's current image, proposal, progress
     GET  /api/label/image/{file}         an image of the pool
@@ -88,17 +89,21 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
     predictors_lock = threading.Lock()
     label_state: dict[str, Any] = {"session": None}
 
-    def predictor(task: str) -> Any:
+    def predictor(task: str, whole: bool = False) -> Any:
+        """The cached Predictor of a task, or with `whole` its Pipeline (find each hand, then read it)."""
         if task not in names():
             raise HTTPException(404, f"unknown task '{task}'; known tasks: {', '.join(names())}")
+        key = f"{task}:whole" if whole else task
         with predictors_lock:
-            if task not in predictors:
+            if key not in predictors:
+                from ..engine.pipeline import Pipeline
                 from ..engine.predict import Predictor
                 try:
-                    predictors[task] = Predictor(task, cfg.weights.get(task))
+                    predictors[key] = (Pipeline(task, cfg.weights.get(task)) if whole
+                                       else Predictor(task, cfg.weights.get(task)))
                 except GlanceError as e:
                     raise HTTPException(503, f"task {task} is not available yet: {e}") from None
-            return predictors[task]
+            return predictors[key]
 
     def available(task: str) -> bool:
         from ..engine.checkpoint import shipped_weights
@@ -136,11 +141,19 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         return out
 
     @app.post("/api/predict/{task}")
-    async def predict(task: str, image: UploadFile = File(...)) -> dict[str, Any]:
-        p = predictor(task)
+    async def predict(task: str, image: UploadFile = File(...), crop: bool = False) -> dict[str, Any]:
+        """One image's prediction. Tasks that read a hand take whole photos: every hand found, each with its box,
+        answer and keypoints (`prediction.hands`); `?crop=true` reads the image as one hand's crop instead."""
+        from starlette.concurrency import run_in_threadpool
+        whole = task in names() and bool(get(task).detector) and not crop
+        p = predictor(task, whole)
         img = _image_from_bytes(await read_upload(image), image.filename or "upload")
         t0 = time.perf_counter()
-        from starlette.concurrency import run_in_threadpool
+        if whole:
+            frame = await run_in_threadpool(p.predict, img)
+            return {"task": task, "file": image.filename, "prediction": frame.to_dict(), "objects_key": p.objects_key,
+                    "latency_ms": round((time.perf_counter() - t0) * 1000, 2), "backend": p.backend,
+                    "image_size": [int(img.shape[1]), int(img.shape[0])], "model_input": None}
         x = p.task.preprocess(img)
         out = await run_in_threadpool(p.infer, x[None])
         pred = p.task.finalize(p.task.decode(out, p.meta)[0], img.shape)

@@ -59,6 +59,7 @@ class HandSample:
     keypoints: np.ndarray    # (21, 3) float32: x, y in pixels, visibility 0/1
     gesture: str             # one of GESTURES, or "random"
     left: bool
+    mask: np.ndarray | None = None  # HxW bool: the hand and its forearm (for pasting it into a scene)
 
 
 # ------------------------------------------------------------------------------------------- poses
@@ -288,7 +289,7 @@ def render_hand(rng: np.random.Generator, size: int = 128, gesture: str | None =
     img = np.clip(img + rng.normal(0, 3, img.shape).astype(np.float32), 0, 255)
     out = photometric(rng, img)
     kps = np.concatenate([kp_img.astype(np.float32), vis[:, None]], 1)
-    return HandSample(out, kps, gesture, left)
+    return HandSample(out, kps, gesture, left, ids > 0)
 
 
 def _fill(img: np.ndarray, ids: np.ndarray, polys: list[np.ndarray], col: np.ndarray, eid: int) -> None:

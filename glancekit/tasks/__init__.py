@@ -14,6 +14,7 @@ _MODULES: dict[str, str] = {
     "hand_keypoints": "glancekit.tasks.hand_keypoints",
     "gestures": "glancekit.tasks.gestures",
     "gestures_kp": "glancekit.tasks.gestures_kp",
+    "hands": "glancekit.tasks.hands",
 }
 _INSTANCES: dict[str, Task] = {}
 

@@ -38,6 +38,10 @@ class Prediction:
         """Task-specific extra columns for CSV/table output (beyond path, prediction, confidence)."""
         return {}
 
+    def rows(self) -> list[dict[str, Any]]:
+        """CSV/table rows for this image (one; a whole-frame prediction gives one per object found)."""
+        return [{"prediction": self.label, "confidence": round(self.confidence, 4), **self.columns()}]
+
 
 @dataclass
 class ClassPrediction(Prediction):
@@ -67,6 +71,10 @@ class Task:
     # scores each on its own and names the worst (engine/sources.py).
     real_sources: ClassVar[tuple[str, ...]] = ()
     synth_backgrounds: ClassVar[str | None] = None  # photo folder under the data root for synthetic renders
+    # A task that reads one object (a hand crop) names the detector task that finds such objects in a whole
+    # photo (engine/pipeline.py), and other readers whose answers join each object's (keypoints for gestures).
+    detector: ClassVar[str | None] = None
+    companions: ClassVar[tuple[str, ...]] = ()
     # Training defaults for this task; a YAML config and CLI flags override them.
     train_defaults: ClassVar[dict[str, Any]] = {}
     # CSV columns that hold the target; a row with all of them empty is unlabelled.

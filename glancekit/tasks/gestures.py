@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import augment as aug
-from ..data.images import IMAGE_EXTENSIONS, load_image, square_rgb
+from ..data.images import IMAGE_EXTENSIONS, crop_box, load_image, square_rgb
 from ..data.readers import Samples, photo_groups
 from ..errors import GlanceError
 from ..models import MobileNetV2
@@ -36,23 +36,6 @@ NO_GESTURE = "no_gesture"
 SYNONYMS = {"palm": "five", "two_up": "two", "peace": "two", "thumbs_up": "like", "thumbs_down": "dislike",
             "0-hand": "fist", "1-hand": "one", "2-hand": "two", "3-hand": "three", "4-hand": "four",
             "5-hand": "five", "0": "fist", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five"}
-CROP_MARGIN = 0.2
-
-
-def crop_box(image: np.ndarray, box: Sequence[float], margin: float = CROP_MARGIN) -> np.ndarray:
-    """The box (x0, y0, x1, y1 in pixels) grown by `margin` of its size on each side and made square
-    around its centre, clamped to the image: the hand crop a detector would hand over."""
-    h, w = image.shape[:2]
-    x0, y0, x1, y1 = box
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    a, b = int(max(0, round(cx - side / 2))), int(min(w, round(cx + side / 2)))
-    c, d = int(max(0, round(cy - side / 2))), int(min(h, round(cy + side / 2)))
-    if b - a < 2 or d - c < 2:
-        raise GlanceError(f"box {tuple(round(v, 1) for v in box)} lies outside the {w}x{h} image")
-    return image[c:d, a:b].copy()
-
-
 def _label_name(raw: str) -> str:
     name = raw.strip().lower()
     return SYNONYMS.get(name, name)
@@ -166,6 +149,8 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
     default_data = "synth:test:1800"
     real_sources = ("gestures/hands_dataset", "gestures/web/*")
     synth_backgrounds = "gestures/hands_dataset/images"
+    detector = "hands"  # whole photos: find each hand, then read its gesture …
+    companions = ("hand_keypoints",)  # … and its 21 keypoints
     outlier_share = 0.1  # share of training renders that are random poses (target -1, "no gesture")
     facing = 60.0  # renders show the palm or the back within this many degrees of the camera (see render_hand)
     # The shipped model: build_model's defaults widened to 567k parameters (underfitting at 150k: training

@@ -99,6 +99,7 @@ class HandKeypointsTask(Task):
     select_mode = "max"
     default_data = "synth:test:1000"       # renders with the test seed stream and the other background half
     synth_backgrounds = "gestures/hands_dataset/images"
+    detector = "hands"  # whole photos: find each hand, then place its points
     # Real photos with MediaPipe's keypoints (machine labels: agreement with that peer), and hands whose points
     # people placed (hand_keypoints/human: accuracy against people, never trained on).
     real_sources = ("gestures/hands_dataset/keypoints_mediapipe.json", "gestures/web/*/keypoints_mediapipe.json",

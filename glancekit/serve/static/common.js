@@ -56,6 +56,27 @@ function drawKeypoints(ctx, points, sx, sy) {
   for (const p of points) { ctx.beginPath(); ctx.arc(p[0] * sx, p[1] * sy, 3, 0, 7); ctx.fill(); }
 }
 
+// Every object a whole-photo prediction found (response.objects_key names them, e.g. "hands"): its box, its
+// answer and confidence, and its skeleton where it has keypoints. sx, sy: canvas pixels per image pixel.
+function drawObjects(ctx, objects, sx, sy) {
+  ctx.save();
+  ctx.font = "bold 14px sans-serif";
+  for (const o of objects || []) {
+    const [x0, y0, x1, y1] = o.box;
+    if (o.keypoints) drawKeypoints(ctx, o.keypoints, sx, sy);
+    ctx.lineWidth = 3; ctx.strokeStyle = "#ffd600";
+    ctx.strokeRect(x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy);
+    const text = `${o.label} ${(o.confidence * 100).toFixed(0)}%`;
+    const w = ctx.measureText(text).width + 8, ty = Math.max(18, y0 * sy);
+    ctx.fillStyle = "rgba(0,0,0,.7)"; ctx.fillRect(x0 * sx, ty - 17, w, 18);
+    ctx.fillStyle = "#ffd600"; ctx.fillText(text, x0 * sx + 4, ty - 4);
+  }
+  ctx.restore();
+}
+
+// The objects of a whole-photo response, or null for a one-answer task.
+function foundObjects(r) { return r.objects_key ? (r.prediction[r.objects_key] || []) : null; }
+
 // A short human summary of any task's prediction, plus task-specific detail HTML.
 function describe(task, pred) {
   let detail = "";
