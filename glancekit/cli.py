@@ -18,7 +18,7 @@ os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
 # What an option means wherever a command does not say more (filled in by _parser; shown by -h and docs/cli.md).
 COMMON_HELP = {
-    "task": "the task: clock, digits, eyes, gestures, gestures_kp, hand_keypoints or hands",
+    "task": "the task: clock, clocks, digits, eyes, gestures, gestures_kp, hand_keypoints or hands",
     "paths": "image files or folders (searched recursively)",
     "weights": "weights file (default: the task's shipped weights)",
     "data": "labelled data in any layout the task's readers understand",
@@ -139,11 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--threshold", type=float, help="override the decision threshold shipped with the weights")
     pr.add_argument("--save-vis", dest="save_vis", metavar="DIR",
                     help="also save each image with its prediction drawn on it (keypoints: the skeleton)")
-    pr.add_argument("--crop", action="store_true", help="gestures, hand_keypoints: the images are hand crops "
-                    "already; read each as one hand instead of finding the hands in it first")
+    pr.add_argument("--crop", action="store_true", help="tasks that find objects first (gestures, hand_keypoints, "
+                    "clock): the images are crops of one object already; read each as it is")
+    pr.add_argument("--detector-weights", dest="detector_weights", metavar="WEIGHTS",
+                    help="tasks that find objects first: the detector's weights (hands, clocks; default: shipped)")
     pr.add_argument("--box-threshold", dest="box_threshold", type=float,
-                    help="gestures, hand_keypoints on whole photos: the detector's score a hand needs (default: "
-                         "the one shipped with the hands weights)")
+                    help="tasks that find objects first: the detector's score an object needs (default: the "
+                         "threshold shipped with the detector's weights)")
 
     e = sub.add_parser("export", help="export to ONNX or TorchScript and check it against torch")
     e.add_argument("task")
@@ -162,8 +164,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default=None, help="bench.json path (default: runs/TASK/bench.json)")
     b.add_argument("--update-card", action="store_true", help="write the results into the weights' card (TASK.json)")
     b.add_argument("--peer", help="also run an optional peer model on the same images (hand_keypoints: mediapipe)")
-    b.add_argument("--photos", action="store_true", help="gestures, hand_keypoints: whole photos end to end, per "
-                   "real source: hands found, found and read right, false hands per photo (bench_photos.json)")
+    b.add_argument("--photos", action="store_true", help="tasks that find objects first: whole photos end to end, "
+                   "per real source: objects found, found and read right, false ones per photo (bench_photos.json)")
 
     lb = sub.add_parser("label", help="propose labels for an unlabelled pool (embed, cluster, order by uncertainty)")
     lb.add_argument("task")
@@ -201,6 +203,8 @@ def _parser() -> argparse.ArgumentParser:
     rc.add_argument("--out", required=True, help="dataset folder: crops go to OUT/LABEL/, a log to OUT/record_log.csv")
     rc.add_argument("--box", help="x0,y0,x1,y1 of a fixed hand box in pixels or fractions (default: each frame's hand as "
                     "the hand finder sees it; a centred square where there is no finder)")
+    rc.add_argument("--detector-weights", dest="detector_weights", metavar="WEIGHTS",
+                    help="the hand finder's weights (default: the shipped hands detector)")
     rc.add_argument("--every", type=int, default=5, help="keep every N-th frame (default 5)")
     rc.add_argument("--max", dest="max_frames", type=int, help="stop after saving N crops")
     rc.add_argument("--weights", help="model whose guess is logged per crop (default: shipped, if any)")
@@ -297,7 +301,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
 def _cmd_synth(a: argparse.Namespace) -> None:
     from .data.synth import write_synth
     from .tasks import get
-    task = get({"clocks": "clock"}.get(a.task, a.task))  # what is drawn, or the task
+    task = get(a.task)
     out, rate = write_synth(task, Path(a.out), a.n, a.seed, a.split, a.backgrounds)
     print(f"wrote {a.n} images and {out / 'labels.csv'} ({rate:.0f} images/s rendering, one core)")
 
@@ -321,21 +325,25 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     from .data.images import list_images
     from .engine.predict import Predictor
     from .output import print_predictions, write_predictions
-    from .tasks import get
+    from .tasks import get, names
     for flag, value in (("--threshold", a.threshold), ("--box-threshold", a.box_threshold)):
         if value is not None and not 0 <= value <= 1:
             raise GlanceError(f"{flag} is a confidence in [0, 1], got {value}")
     task = get(a.task)
     whole = bool(task.detector) and not a.crop
-    if (a.crop or a.box_threshold is not None) and not task.detector:
-        raise GlanceError(f"--crop and --box-threshold are for tasks that find hands first; {a.task} reads whole images")
-    if a.crop and a.box_threshold is not None:
-        raise GlanceError("--box-threshold is the hand finder's; --crop skips it")
+    finder_opts = [f for f, v in (("--box-threshold", a.box_threshold), ("--detector-weights", a.detector_weights))
+                   if v is not None]
+    if (a.crop or finder_opts) and not task.detector:
+        raise GlanceError(f"{(['--crop'] if a.crop else finder_opts)[0]} is for tasks that find objects first "
+                          f"({', '.join(n for n in names() if get(n).detector)}); {a.task} reads whole images")
+    if a.crop and finder_opts:
+        raise GlanceError(f"{finder_opts[0]} is the object finder's; --crop skips it")
     files = list_images(a.paths)
     predictor: Any
     if whole:
         from .engine.pipeline import Pipeline
-        predictor = Pipeline(task, a.weights, backend=a.backend, threshold=a.box_threshold)
+        predictor = Pipeline(task, a.weights, backend=a.backend, detector_weights=a.detector_weights,
+                             threshold=a.box_threshold)
         reader = predictor.readers[0]
     else:
         predictor = reader = Predictor(task, a.weights, backend=a.backend)
@@ -416,7 +424,10 @@ def _cmd_pack(a: argparse.Namespace) -> None:
 def _cmd_record(a: argparse.Namespace) -> None:
     from .engine.record import record
     from .tasks import get
-    r = record(get(a.task), a.label, a.source, Path(a.out), a.box, a.every, a.max_frames, a.weights, a.preview)
+    if a.box and a.detector_weights:
+        raise GlanceError("--box places the hand; --detector-weights is for finding it: give one of them")
+    r = record(get(a.task), a.label, a.source, Path(a.out), a.box, a.every, a.max_frames, a.weights, a.preview,
+               a.detector_weights)
     skipped = f", {r['frames_without_hand']} without a hand skipped" if r["frames_without_hand"] else ""
     print(f"saved {r['saved']} crops of '{a.label}' into {r['folder']} ({r['frames_read']} frames read, crops from "
           f"the {r['crops_from']}{skipped}); log: {r['log']}")

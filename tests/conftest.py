@@ -45,3 +45,13 @@ def tiny_run(digit_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     cfg = TrainConfig.resolve({"epochs": 10, "batch": 32, "lr": 5e-3, "model": {"widths": [8, 16, 32]}}, None,
                               {"data": str(digit_folder), "project": str(project), "name": "tiny", "tags": ["test_run"]})
     return train("digits", cfg)
+
+
+@pytest.fixture(scope="session")
+def tiny_hands(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A hands detector run trained for one short epoch on renders (its boxes are poor; its files are real)."""
+    from glancekit.cli import main
+    project = tmp_path_factory.mktemp("hruns")
+    assert main(["train", "hands", "--data", "synth", "--epochs", "1", "--epoch-size", "48", "--val-size", "16",
+                 "--batch", "16", "--project", str(project), "--name", "t"]) == 0
+    return project / "hands" / "t"

@@ -153,14 +153,6 @@ def test_bad_box_files_give_one_clear_line(tmp_path, csv_text, message):
         read_dataset(tmp_path, get("hands"))
 
 
-@pytest.fixture(scope="module")
-def tiny_hands(tmp_path_factory) -> Path:
-    project = tmp_path_factory.mktemp("hruns")
-    assert main(["train", "hands", "--data", "synth", "--epochs", "1", "--epoch-size", "48", "--val-size", "16",
-                 "--batch", "16", "--project", str(project), "--name", "t"]) == 0
-    return project / "hands" / "t"
-
-
 def test_train_calibrate_report_export_and_predict(tiny_hands, tmp_path):
     run = tiny_hands
     assert (run / "report.html").is_file() and (run / "pr_curve.png").is_file() and (run / "val_detections.png").is_file()

@@ -1,7 +1,7 @@
-"""`glance bench TASK --photos`: the whole-photo pipeline (find each hand, then read it) end to end, per real
-source, on photos whose hands people or a peer boxed and labelled.
+"""`glance bench TASK --photos`: the whole-photo pipeline (find each object, then read it) end to end, per real
+source of the task.
 
-For each photo the found objects are matched to the true boxes (greedy by the detector's score, IoU ≥ 0.5):
+Sources with boxes (hands boxed and labelled by people or a peer): for each photo the found objects are matched to the true boxes (greedy by the detector's score, IoU ≥ 0.5):
 - `found`: share of true objects found;
 - `found_right`: share of true objects found *and* read right (a reader's "unsure" counts as wrong);
 - `false_per_photo`: found objects that match no true box, per photo;
@@ -23,7 +23,7 @@ from ..errors import GlanceError
 from ..metrics.detection import iou_matrix
 from ..output import print_rows
 from ..runs.store import atomic_write_text
-from ..tasks import Task, get
+from ..tasks import Prediction, Task, get
 from .evaluate import load_eval_samples
 from .pipeline import Pipeline
 from .sources import task_sources, trained_split
@@ -72,19 +72,74 @@ def score_photos(pipe: Pipeline, items: list[Any], targets: list[np.ndarray]) ->
             "photos": len(items), "objects": n_true}
 
 
+def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any], seed: int = 0,
+                            backgrounds: Any = ()) -> dict[str, Any]:
+    """Sources whose photos each show one object and say what it reads (a clock photo and its time):
+    - `photos`: each photo as it is; found = the detector found anything, read by its most confident object;
+    - `scenes`: each photo pasted into a 640x480 background (its longer side 1/5 to 1/2 of the scene's width,
+      seeded), so the true box is known: found = an object at IoU ≥ 0.5, read by that object."""
+    import cv2
+
+    from ..data.images import load_image
+    from ..synth.common import background
+    reader = pipe.task
+    images = [load_image(i) for i in items]
+    frames = [pipe.predict(im) for im in images]
+    first = [f.objects[0] if f.objects else None for f in frames]  # type: ignore[union-attr]
+    photo = {"found": float(np.mean([o is not None for o in first])),
+             **reader.score_answers([_as_answer(reader, o) for o in first], targets)}
+    rng = np.random.default_rng(seed)
+    answers, found = [], []
+    for im in images:
+        rgb = im if im.ndim == 3 else np.repeat(im[..., None], 3, axis=2)
+        scene = cv2.resize(background(rng, 640, backgrounds), (640, 480))
+        h, w = rgb.shape[:2]
+        s = rng.uniform(0.2, 0.5) * 640 / max(h, w)
+        obj = cv2.resize(rgb, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA)
+        oy, ox = int(rng.integers(0, 480 - obj.shape[0] + 1)), int(rng.integers(0, 640 - obj.shape[1] + 1))
+        scene[oy:oy + obj.shape[0], ox:ox + obj.shape[1]] = obj
+        box = np.array([[ox, oy, ox + obj.shape[1], oy + obj.shape[0]]], float)
+        objs = pipe.predict(scene).objects  # type: ignore[union-attr]
+        ious = iou_matrix(np.asarray([o.box for o in objs]).reshape(-1, 4), box)[:, 0] if objs else np.zeros(0)
+        hit = objs[int(np.argmax(ious))] if len(ious) and ious.max() >= 0.5 else None
+        found.append(hit is not None)
+        answers.append(_as_answer(reader, hit))
+    scenes = {"found": float(np.mean(found)), **reader.score_answers(answers, targets)}
+    return {"photos": len(items), "photo": photo, "scenes": scenes}
+
+
+def _as_answer(reader: Task, o: Any) -> Prediction | None:
+    """A found object as the reader's own prediction type (for `Task.score_answers`)."""
+    if o is None:
+        return None
+    from ..tasks.clock import ClockPrediction
+    if "hour" in o.details:
+        return ClockPrediction(o.label, o.confidence, int(o.details["hour"]), int(o.details["minute"]))
+    return Prediction(o.label, o.confidence)
+
+
 def photo_bench(task: Task, weights: str | None = None, out: str | Path | None = None) -> dict[str, Any]:
     if not task.detector:
-        raise GlanceError(f"--photos is for tasks that find hands first (gestures, hand_keypoints); {task.name} "
-                          "reads whole images")
+        from ..tasks import names
+        raise GlanceError(f"--photos is for tasks that find objects first "
+                          f"({', '.join(n for n in names() if get(n).detector)}); {task.name} reads whole images")
     pipe = Pipeline(task, weights)
     det = get(task.detector)
     holder = _LabelledBoxes(det, task)
     results: dict[str, Any] = {}
-    for src in task_sources(det):
+    for src in task_sources(task):
         try:
             samples = read_dataset(src.path, holder)  # type: ignore[arg-type]
         except GlanceError:
-            continue  # not a box-labelled source
+            samples = None
+        if samples is None:  # one object per photo, no boxes: photos as they are, and pasted into scenes
+            from ..data.locations import default_backgrounds
+            from ..data.synth import load_photos
+            one = read_dataset(src.path, task)
+            backgrounds = load_photos(default_backgrounds(det))[1::2]  # the half the detector's renders never use
+            results[src.name] = {"kind": "one per photo", **score_one_object_photos(pipe, one.items, one.targets,
+                                                                                  backgrounds=backgrounds)}
+            continue
         split = trained_split(pipe.detector.meta, src.path)
         part = "all (the detector never trained on it)"
         if split is not None:
@@ -96,21 +151,31 @@ def photo_bench(task: Task, weights: str | None = None, out: str | Path | None =
         if len(samples) == 0:
             continue
         reader_split = trained_split(pipe.readers[0].meta, src.path)
-        results[src.name] = {"part": part, "reader_trained_on_part": reader_split is not None,
+        results[src.name] = {"kind": "boxes", "part": part, "reader_trained_on_part": reader_split is not None,
                              **score_photos(pipe, samples.items, samples.targets)}
     if not results:
-        raise GlanceError(f"no box-labelled real source of {det.name} found under the shared data root")
-    worst = min(results, key=lambda n: results[n]["found_right"])
+        raise GlanceError(f"no real source of {task.name} found under the shared data root")
     result = {"task": task.name, "detector": str(pipe.detector.weights), "reader": str(pipe.readers[0].weights),
-              "sources": results, "worst_source": {"name": worst, "found_right": results[worst]["found_right"]},
-              "note": "found: true hands found at IoU 0.5; found_right: found and read right; false_per_photo: "
-                      "found hands matching no true box (sources with MediaPipe boxes kept only the larger of two "
-                      "hands, so a second hand found there counts as false)"}
+              "sources": results,
+              "note": "boxes: found = true objects found at IoU 0.5, found_right = found and read right, "
+                      "false_per_photo = found objects matching no true box (sources with MediaPipe boxes kept only "
+                      "the larger of two hands, so a second hand found there counts as false). One per photo: "
+                      "photo = each photo as it is, read by its most confident object; scenes = each photo pasted "
+                      "at 1/5-1/2 of a 640x480 background's width, found at IoU 0.5 and read"}
+    boxed = {n: r for n, r in results.items() if r["kind"] == "boxes"}
+    if boxed:
+        worst = min(boxed, key=lambda n: boxed[n]["found_right"])
+        result["worst_source"] = {"name": worst, "found_right": boxed[worst]["found_right"]}
+        rows = [{"source": n, "part": r["part"].split(" (")[0], "photos": str(r["photos"]), "found": f"{r['found']:.3f}",
+                 "found right": f"{r['found_right']:.3f}", "false/photo": f"{r['false_per_photo']:.2f}",
+                 "ms/photo": f"{r['ms_per_photo']:.0f}"} for n, r in boxed.items()]
+        print_rows(rows, f"glance bench {task.name} --photos: whole photos, find then read (worst: {worst})")
+    for n, r in results.items():
+        if r["kind"] == "one per photo":
+            rows = [{"source": f"{n} ({what})", "photos": str(r["photos"]),
+                     **{k: f"{v:.3f}" for k, v in r[what].items()}} for what in ("photo", "scenes")]
+            print_rows(rows, f"glance bench {task.name} --photos: {n}, as photographed and pasted small into scenes")
     out_path = Path(out) if out else Path("runs") / task.name / "bench_photos.json"
     atomic_write_text(out_path, json.dumps(result, indent=2))
-    rows = [{"source": n, "part": r["part"].split(" (")[0], "photos": str(r["photos"]), "found": f"{r['found']:.3f}",
-             "found right": f"{r['found_right']:.3f}", "false/photo": f"{r['false_per_photo']:.2f}",
-             "ms/photo": f"{r['ms_per_photo']:.0f}"} for n, r in results.items()]
-    print_rows(rows, f"glance bench {task.name} --photos: whole photos, find then read (worst: {worst})")
     print(f"wrote {out_path}")
     return result

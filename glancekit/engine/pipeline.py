@@ -35,6 +35,7 @@ class FoundObject:
     confidence: float
     top: list[tuple[str, float]] | None = None
     keypoints: list[list[float]] | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # the reader's other fields (a clock's hour, minute)
 
 
 @dataclass
@@ -52,15 +53,19 @@ class FramePrediction(Prediction):
         raise AttributeError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "confidence": self.confidence,
-                self.objects_key: [{k: v for k, v in asdict(o).items() if v is not None} for o in self.objects]}
+        return {"label": self.label, "confidence": self.confidence, self.objects_key: [self._object(o) for o in self.objects]}
+
+    @staticmethod
+    def _object(o: FoundObject) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(o).items() if v is not None and k != "details"}
+        return {**d, **o.details}
 
     def rows(self) -> list[dict[str, Any]]:
         """CSV rows: one per object (a photo with none: one row whose prediction says so)."""
         if not self.objects:
             return [{"object": "", "prediction": f"no {self.objects_key}", "confidence": 0.0, "box": "", "score": ""}]
         return [{"object": i, "prediction": o.label, "confidence": round(o.confidence, 4),
-                 "box": " ".join(f"{v:.1f}" for v in o.box), "score": round(o.score, 4),
+                 "box": " ".join(f"{v:.1f}" for v in o.box), "score": round(o.score, 4), **o.details,
                  **({"keypoints": json.dumps([[round(v, 1) for v in p] for p in o.keypoints])} if o.keypoints else {})}
                 for i, o in enumerate(self.objects)]
 
@@ -99,8 +104,10 @@ class Pipeline:
         per_image: list[list[FoundObject]] = [[] for _ in images]
         for n, (k, obj) in enumerate(owners):
             main = read[0][n]  # type: ignore[index]
+            details = {k: v for k, v in main.to_dict().items()
+                       if k not in ("label", "confidence", "top", "keypoints", "index")}
             o = FoundObject(obj["box"], round(obj["score"], 4), main.label, round(main.confidence, 4),
-                            getattr(main, "top", None) or None)
+                            getattr(main, "top", None) or None, details=details)
             for answer in [main, *(r[n] for r in read[1:])]:  # type: ignore[index]
                 pts = getattr(answer, "keypoints", None)
                 if pts:

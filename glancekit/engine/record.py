@@ -65,7 +65,8 @@ def _open(source: str) -> cv2.VideoCapture:
 
 
 def record(task: Task, label: str, source: str, out: Path, box: str | None = None, every: int = 5,
-           max_frames: int | None = None, weights: str | None = None, preview: bool = True) -> dict[str, Any]:
+           max_frames: int | None = None, weights: str | None = None, preview: bool = True,
+           detector_weights: str | None = None) -> dict[str, Any]:
     if label not in task.labels:
         raise GlanceError(f"'{label}' is not a label of task {task.name}: {', '.join(task.labels)}")
     if every < 1:
@@ -81,8 +82,10 @@ def record(task: Task, label: str, source: str, out: Path, box: str | None = Non
     if box is None and task.detector:
         try:
             from .predict import Predictor
-            finder = Predictor(task.detector)
+            finder = Predictor(task.detector, detector_weights)
         except GlanceError:
+            if detector_weights:
+                raise
             finder = None  # no hand finder weights: the fixed box
     cap = _open(source)
     folder = out / label

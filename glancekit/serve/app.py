@@ -99,7 +99,9 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
                 from ..engine.pipeline import Pipeline
                 from ..engine.predict import Predictor
                 try:
-                    predictors[key] = (Pipeline(task, cfg.weights.get(task)) if whole
+                    detector = get(task).detector or ""
+                    predictors[key] = (Pipeline(task, cfg.weights.get(task), detector_weights=cfg.weights.get(detector))
+                                       if whole
                                        else Predictor(task, cfg.weights.get(task)))
                 except GlanceError as e:
                     raise HTTPException(503, f"task {task} is not available yet: {e}") from None

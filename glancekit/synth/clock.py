@@ -61,6 +61,7 @@ class ClockSample:
     # What the occluder did: "none" (no occluder drawn), "kept" (its first place leaves the hands
     # readable), "moved" (placed again until it did), "dropped" (no readable place found).
     occluder: str = "none"
+    mask: np.ndarray | None = None  # HxW bool: the clock's dial (for pasting it into a scene)
 
 
 # ------------------------------------------------------------------------------------------- the face
@@ -336,7 +337,7 @@ def render_clock(rng: np.random.Generator, size: int = 128, hour: int | None = N
         hands = cv2.perspectiveTransform(spines.reshape(1, -1, 2), hmat).reshape(spines.shape)
         occluder = _occlude(rng, img, hands)
     img = _photometric(rng, np.clip(img, 0, 255).astype(np.float32))
-    return ClockSample(img, hour, minute, family, occluder)
+    return ClockSample(img, hour, minute, family, occluder, alpha[..., 0] > 0.5)
 
 
 def _occlude(rng: np.random.Generator, img: np.ndarray, hands: np.ndarray) -> str:

@@ -11,6 +11,7 @@ _MODULES: dict[str, str] = {
     "digits": "glancekit.tasks.digits",
     "eyes": "glancekit.tasks.eyes",
     "clock": "glancekit.tasks.clock",
+    "clocks": "glancekit.tasks.clocks",
     "hand_keypoints": "glancekit.tasks.hand_keypoints",
     "gestures": "glancekit.tasks.gestures",
     "gestures_kp": "glancekit.tasks.gestures_kp",

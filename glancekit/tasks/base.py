@@ -194,6 +194,12 @@ class Task:
     def target_str(self, target: Any) -> str:
         return str(target)
 
+    def score_answers(self, preds: Sequence[Prediction | None], targets: Sequence[Any]) -> dict[str, float]:
+        """Shares of answers that are right, for predictions made outside `evaluate` (the whole-photo pipeline's
+        reading of each object; None = the object was not found, which counts as wrong). Default: the label."""
+        right = [p is not None and p.label == self.target_str(t) for p, t in zip(preds, targets)]
+        return {"right": float(np.mean(right)) if right else float("nan")}
+
     def target_columns_dict(self, target: Any) -> dict[str, Any]:
         """A target as CSV columns that `parse_target` reads back (used when writing data sets)."""
         return {"label": self.target_str(target)}

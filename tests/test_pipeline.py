@@ -1,0 +1,115 @@
+"""Whole photos: find each hand, then read it (engine/pipeline.py), through the API, the CLI and the web app."""
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import glancekit
+from glancekit.cli import main
+from glancekit.data.images import load_image
+from glancekit.engine.pipeline import FramePrediction, Pipeline
+from glancekit.synth import hands as sh
+from glancekit.tasks.detection import DetectionPrediction
+
+
+def scene_with_two_hands() -> tuple[np.ndarray, list[list[float]]]:
+    """A 240x320 grey photo with two rendered hands pasted at known places."""
+    img = np.full((240, 320, 3), 110, np.uint8)
+    boxes = []
+    for (x, y), seed in (((20, 40), 0), ((180, 90), 1)):
+        s = sh.render_hand(np.random.default_rng(seed), 100, gesture="five")
+        img[y:y + 100, x:x + 100] = np.where(s.mask[..., None], s.image, img[y:y + 100, x:x + 100])
+        lo, hi = s.keypoints[:, :2].min(0), s.keypoints[:, :2].max(0)
+        boxes.append([float(x + lo[0]), float(y + lo[1]), float(x + hi[0]), float(y + hi[1])])
+    return img, boxes
+
+
+def stub_detector(pipe: Pipeline, boxes_per_image: list[list[list[float]]]) -> None:
+    """Make the pipeline's detector find exactly these boxes (so the test checks the pipeline, not a model)."""
+    answers = iter(boxes_per_image)
+
+    def predict(images):
+        out = []
+        for _ in images:
+            boxes = next(answers)
+            out.append(DetectionPrediction(f"{len(boxes)} hands", 0.9 if boxes else 0.0,
+                                           [{"box": b, "score": 0.9, "label": "hand"} for b in boxes]))
+        return out
+    pipe.detector.predict = predict  # type: ignore[method-assign]
+
+
+def test_pipeline_reads_each_found_hand_in_the_photos_pixels(tiny_hands):
+    pipe = glancekit.load("gestures", crop=False)
+    assert isinstance(pipe, Pipeline)
+    pipe = Pipeline("gestures", detector_weights=tiny_hands / "weights" / "best.pt")
+    img, boxes = scene_with_two_hands()
+    stub_detector(pipe, [boxes, []])
+    with_hands, empty = pipe.predict([img, np.full((50, 60, 3), 200, np.uint8)])
+    assert isinstance(with_hands, FramePrediction) and len(with_hands.hands) == 2
+    assert empty.hands == [] and empty.label == "0 hands" and empty.rows()[0]["prediction"] == "no hands"
+    for o, (x0, y0, x1, y1) in zip(with_hands.hands, boxes):
+        assert o.box == [x0, y0, x1, y1] and o.label in (*pipe.task.labels, "no_gesture")
+        pts = np.asarray(o.keypoints)
+        assert pts.shape == (21, 3)
+        # keypoints come back in the photo's pixels: near their own hand's box, not in the crop's frame
+        side = max(x1 - x0, y1 - y0) * 1.4
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        assert (np.abs(pts[:, 0] - cx) <= side / 2 + 1).all() and (np.abs(pts[:, 1] - cy) <= side / 2 + 1).all()
+    d = with_hands.to_dict()
+    assert set(d) == {"label", "confidence", "hands"} and set(d["hands"][0]) >= {"box", "score", "label", "confidence",
+                                                                                 "keypoints"}
+    assert len(with_hands.rows()) == 2 and with_hands.label.startswith("2 hands")
+    drawn = pipe.visualize(img, with_hands)
+    assert drawn.shape == img.shape and (drawn != img).any()
+
+
+def test_predict_command_on_whole_photos_and_crops(tiny_hands, tmp_path):
+    img, _ = scene_with_two_hands()
+    photo = tmp_path / "room.jpg"
+    cv2.imwrite(str(photo), img[..., ::-1])
+    det = str(tiny_hands / "weights" / "best.pt")
+    assert main(["predict", "gestures", str(photo), "--detector-weights", det, "--box-threshold", "0.05",
+                 "--out", str(tmp_path / "p.json"), "--save-vis", str(tmp_path / "vis")]) == 0
+    pred = json.loads((tmp_path / "p.json").read_text())[0]
+    assert pred["path"] == str(photo) and isinstance(pred["hands"], list)
+    assert cv2.imread(str(tmp_path / "vis" / "room.png")).shape == (240, 320, 3)
+    assert main(["predict", "hand_keypoints", str(photo), "--detector-weights", det, "--box-threshold", "0.05",
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    with open(tmp_path / "p.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == max(1, len(pred["hands"])) and rows[0]["path"] == str(photo)
+    # --crop: the photo is one hand; one answer
+    assert main(["predict", "gestures", str(photo), "--crop", "--out", str(tmp_path / "c.csv")]) == 0
+    with open(tmp_path / "c.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and "hands" not in rows[0]
+
+
+def test_phone_photos_stored_sideways_are_read_upright(tmp_path):
+    im = Image.fromarray(np.zeros((20, 40, 3), np.uint8))
+    exif = im.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view"
+    im.save(tmp_path / "phone.jpg", exif=exif.tobytes())
+    assert load_image(tmp_path / "phone.jpg").shape == (40, 20, 3)
+    with Image.open(tmp_path / "phone.jpg") as opened:
+        assert load_image(opened).shape == (40, 20, 3)
+
+
+def test_web_app_finds_hands_in_uploads(tiny_hands):
+    from glancekit.serve.app import ServeConfig, create_app
+    client = TestClient(create_app(ServeConfig(weights={"hands": str(tiny_hands / "weights" / "best.pt")})))
+    img, _ = scene_with_two_hands()
+    ok, buf = cv2.imencode(".jpg", img)
+    r = client.post("/api/predict/gestures", files={"image": ("room.jpg", buf.tobytes(), "image/jpeg")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["objects_key"] == "hands" and isinstance(body["prediction"]["hands"], list)
+    assert body["image_size"] == [320, 240]
+    r = client.post("/api/predict/gestures?crop=true", files={"image": ("room.jpg", buf.tobytes(), "image/jpeg")})
+    assert r.status_code == 200 and "top" in r.json()["prediction"] and "objects_key" not in r.json()
