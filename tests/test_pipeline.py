@@ -113,3 +113,45 @@ def test_web_app_finds_hands_in_uploads(tiny_hands):
     assert body["image_size"] == [320, 240]
     r = client.post("/api/predict/gestures?crop=true", files={"image": ("room.jpg", buf.tobytes(), "image/jpeg")})
     assert r.status_code == 200 and "top" in r.json()["prediction"] and "objects_key" not in r.json()
+
+
+class _StubPipe:
+    """A pipeline stand-in: finds the magenta pixels of a photo as one object that reads `label` (+ details)."""
+
+    def __init__(self, task_name: str, label: str, details: dict | None = None) -> None:
+        from glancekit.tasks import get
+        self.task = get(task_name)
+        self.label, self.details = label, details or {}
+
+    def predict(self, image):
+        from glancekit.engine.pipeline import FoundObject
+        img = load_image(image)
+        ys, xs = np.nonzero((img[..., 0] == 255) & (img[..., 1] == 0) & (img[..., 2] == 255))
+        objs = [FoundObject([float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)], 0.9,
+                            self.label, 0.8, details=dict(self.details))] if len(xs) else []
+        return FramePrediction(f"{len(objs)} objects", 0.8 if objs else 0.0, objs, "objects")
+
+
+def test_photo_bench_matches_found_objects_to_true_boxes():
+    from glancekit.engine.photo_bench import score_photos
+    from glancekit.tasks import get
+    hands = get("hands")
+    img = np.zeros((100, 100, 3), np.uint8)
+    img[10:50, 10:50] = (255, 0, 255)
+    blank = np.zeros((100, 100, 3), np.uint8)
+    five = get("gestures").labels.index("five")
+    targets = [hands.make_target([(10, 10, 50, 50, five), (60, 60, 90, 90, five)]),  # one found, one missed
+               hands.make_target([])]                                              # nothing there, nothing found
+    r = score_photos(_StubPipe("gestures", "five"), [img, blank], targets)  # type: ignore[arg-type]
+    assert (r["found"], r["found_right"], r["false_per_photo"], r["objects"]) == (0.5, 0.5, 0.0, 2)
+    r = score_photos(_StubPipe("gestures", "like"), [img], [hands.make_target([(60, 60, 90, 90, five)])])  # type: ignore[arg-type]
+    assert (r["found"], r["found_right"], r["false_per_photo"]) == (0.0, 0.0, 1.0)
+
+
+def test_one_object_photos_are_scored_as_photographed_and_pasted_into_scenes():
+    from glancekit.engine.photo_bench import score_one_object_photos
+    clock_photo = np.full((120, 90, 3), (255, 0, 255), np.uint8)
+    pipe = _StubPipe("clock", "10:10", {"hour": 10, "minute": 10})
+    r = score_one_object_photos(pipe, [clock_photo, clock_photo], [(10, 10), (10, 30)], seed=1)  # type: ignore[arg-type]
+    assert r["photo"] == {"found": 1.0, "within1": 0.5, "within5": 0.5, "hour": 1.0}
+    assert r["scenes"] == r["photo"]
