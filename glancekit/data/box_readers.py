@@ -187,31 +187,40 @@ class VocReader:
         return _samples(task, photos, path, str(path), str(path))
 
 
+def hagrid_jsons(path: Path) -> list[Path]:
+    """HaGRID's annotation files: `path` itself (one JSON), or every JSON under its annotations folder."""
+    if path.is_file() and path.suffix == ".json":
+        return [path]
+    for sub in ("annotations", "ann_train_val", "ann_subsample", "ann_test"):
+        if path.is_dir() and (path / sub).is_dir():
+            return sorted((path / sub).rglob("*.json"))
+    return []
+
+
+def looks_like_hagrid(path: Path) -> bool:
+    """The first annotation file maps image ids to dicts with "bboxes" (HaGRID's layout)."""
+    files = hagrid_jsons(path)
+    if not files:
+        return False
+    try:
+        first = json.loads(files[0].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(first, dict) and any(isinstance(v, dict) and "bboxes" in v for v in list(first.values())[:5])
+
+
 class HaGRIDBoxReader:
     name = "hagrid-boxes"
 
-    @staticmethod
-    def _jsons(path: Path) -> list[Path]:
-        for sub in ("annotations", "ann_train_val", "ann_subsample", "ann_test"):
-            if path.is_dir() and (path / sub).is_dir():
-                return sorted((path / sub).rglob("*.json"))
-        return []
-
     def can_read(self, path: Path) -> bool:
-        files = self._jsons(path)
-        if not files:
-            return False
-        try:
-            first = json.loads(files[0].read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False
-        return isinstance(first, dict) and any(isinstance(v, dict) and "bboxes" in v for v in list(first.values())[:5])
+        return looks_like_hagrid(path)
 
     def read(self, path: Path, task: "DetectionTask") -> Samples:
         from PIL import Image
-        index = _image_index(path)
+        root = path if path.is_dir() else path.parent
+        index = _image_index(root)
         photos: dict[Path, list[tuple[float, float, float, float, str]]] = {}
-        for jf in self._jsons(path):
+        for jf in hagrid_jsons(path):
             try:
                 ann = json.loads(jf.read_text(encoding="utf-8"))
             except ValueError as e:
@@ -219,14 +228,14 @@ class HaGRIDBoxReader:
             for image_id, a in ann.items():
                 img = index.get(image_id)
                 if img is None:
-                    raise GlanceError(f"{jf}: image '{image_id}' not found under {path}")
+                    raise GlanceError(f"{jf}: image '{image_id}' not found under {root}")
                 with Image.open(img) as im:
                     w, h = im.size
                 boxes = photos.setdefault(img, [])
                 for b, label in zip(a.get("bboxes", []), a.get("labels", [])):
                     x, y, bw, bh = (_float(v, str(jf)) for v in b)
                     boxes.append((x * w, y * h, (x + bw) * w, (y + bh) * h, str(label)))
-        return _samples(task, photos, path, str(path), str(path))
+        return _samples(task, photos, root, str(path), str(path))
 
 
 BOX_READERS: list[Any] = [HaGRIDBoxReader(), VocReader(), YoloReader(), BoxTableReader()]

@@ -20,7 +20,7 @@ import numpy as np
 from ..data.images import crop_window, load_image
 from ..errors import GlanceError
 from ..tasks import Prediction, Task, get
-from .predict import Predictor
+from .predict import Predictor, predict_in_batches
 
 
 @dataclass
@@ -127,15 +127,7 @@ class Pipeline:
         return FramePrediction(label, max((o.confidence for o in objects), default=0.0), objects, self.objects_key)
 
     def predict_files(self, files: Sequence[Path]) -> list[Prediction]:
-        from ..progress import progress
-        preds: list[Prediction] = []
-        with progress() as bar:
-            job = bar.add_task("finding and reading", total=len(files))
-            for i in range(0, len(files), self.batch):
-                chunk = list(files[i:i + self.batch])
-                preds.extend(self.predict(chunk))  # type: ignore[arg-type]
-                bar.advance(job, len(chunk))
-        return preds
+        return predict_in_batches(self.predict, files, self.batch, "finding and reading")
 
     def visualize(self, image: np.ndarray, prediction: Prediction) -> np.ndarray:
         """Each object's box with its label and confidence, and its skeleton where it has keypoints."""

@@ -76,13 +76,17 @@ class Predictor:
         return preds[0] if single else preds
 
     def predict_files(self, files: Sequence[Path]) -> list[Prediction]:
-        """Predict many files in batches (keeps memory flat for big folders)."""
-        from ..progress import progress
-        preds: list[Prediction] = []
-        with progress() as bar:
-            job = bar.add_task("predicting", total=len(files))
-            for i in range(0, len(files), self.batch):
-                chunk = list(files[i:i + self.batch])
-                preds.extend(self.predict(chunk))  # type: ignore[arg-type]
-                bar.advance(job, len(chunk))
-        return preds
+        return predict_in_batches(self.predict, files, self.batch, "predicting")
+
+
+def predict_in_batches(predict: Any, files: Sequence[Path], batch: int, what: str) -> list[Prediction]:
+    """Predict many files a batch at a time with a progress bar (keeps memory flat for big folders)."""
+    from ..progress import progress
+    preds: list[Prediction] = []
+    with progress() as bar:
+        job = bar.add_task(what, total=len(files))
+        for i in range(0, len(files), batch):
+            chunk = list(files[i:i + batch])
+            preds.extend(predict(chunk))
+            bar.advance(job, len(chunk))
+    return preds

@@ -16,7 +16,6 @@ from typing import Sequence
 import numpy as np
 
 from ..synth import clock as synth_clock
-from ..synth.scenes import scene
 from .detection import DetectionTask
 
 
@@ -43,12 +42,9 @@ class ClocksTask(DetectionTask):
 
     def synthesize(self, rng: np.random.Generator, split: str, photos: Sequence[np.ndarray]
                    ) -> tuple[np.ndarray, np.ndarray]:
-        pool = photos[1::2] if split == "test" else photos[0::2]
         families = synth_clock.TEST_FAMILIES if split == "test" else synth_clock.TRAIN_FAMILIES
-        h, w = ((240, 320), (320, 240), (256, 256))[int(rng.choice(3, p=[0.6, 0.2, 0.2]))]
-        img, boxes = scene(rng, render_clock_object(families), pool, (h, w), counts=(0.15, 0.6, 0.2, 0.05),
-                           sizes=(0.08, 0.9))
-        return img, self.make_target([(*b, 0) for b in boxes.tolist()])
+        return self.render_scene(rng, split, photos, render_clock_object(families), counts=(0.15, 0.6, 0.2, 0.05),
+                                 sizes=(0.08, 0.9))
 
 
 TASK = ClocksTask()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import cv2
 import numpy as np
@@ -35,6 +35,7 @@ from ..data.images import square_offsets, square_rgb
 from ..errors import GlanceError
 from ..metrics import detection as dm
 from ..models.centernet import STRIDE, CenterNet
+from ..synth.scenes import RenderObject, scene
 from .base import Infer, Prediction, Task
 
 MAX_BOXES = 16
@@ -155,6 +156,16 @@ class DetectionTask(Task):
         except (ValueError, TypeError, AssertionError):
             raise GlanceError(f"{where}: boxes must be JSON [[x0, y0, x1, y1(, label)], ...]") from None
         return self.make_target(parsed, where)  # type: ignore[arg-type]
+
+    def render_scene(self, rng: np.random.Generator, split: str, photos: Sequence[np.ndarray], render: RenderObject,
+                     counts: Sequence[float] = (0.1, 0.45, 0.25, 0.1, 0.1), sizes: tuple[float, float] = (0.08, 0.7)
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """A rendered scene and its target, for a subclass's `synthesize`: objects from `render` pasted into a
+        landscape, portrait or square frame (synth/scenes.py); the test split uses the other half of the photos."""
+        pool = photos[1::2] if split == "test" else photos[0::2]
+        shape = ((240, 320), (320, 240), (256, 256))[int(rng.choice(3, p=[0.6, 0.2, 0.2]))]
+        img, boxes = scene(rng, render, pool, shape, counts, sizes)
+        return img, self.make_target([(*b, 0) for b in boxes.tolist()])
 
     def collate_targets(self, targets: list[Any]) -> torch.Tensor:
         return torch.as_tensor(np.asarray(targets, np.float32).reshape(-1, MAX_BOXES, 5))

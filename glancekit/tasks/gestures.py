@@ -91,31 +91,16 @@ class HaGRIDReader:
 
     name = "hagrid"
 
-    def _jsons(self, path: Path) -> list[Path]:
-        if path.is_file() and path.suffix == ".json":
-            return [path]
-        if not path.is_dir():
-            return []
-        for sub in ("annotations", "ann_train_val", "ann_subsample", "ann_test"):
-            if (path / sub).is_dir():
-                return sorted((path / sub).rglob("*.json"))
-        return []
-
     def can_read(self, path: Path) -> bool:
-        files = self._jsons(path)
-        if not files:
-            return False
-        try:
-            first = json.loads(files[0].read_text())
-        except (OSError, ValueError):
-            return False
-        return isinstance(first, dict) and any(isinstance(v, dict) and "bboxes" in v for v in list(first.values())[:5])
+        from ..data.box_readers import looks_like_hagrid
+        return looks_like_hagrid(path)
 
     def read(self, path: Path, task: Task) -> Samples:
         root = path if path.is_dir() else path.parent
         index = {p.stem: p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS}
+        from ..data.box_readers import hagrid_jsons
         items, targets, ids = [], [], []
-        for jf in self._jsons(path):
+        for jf in hagrid_jsons(path):
             try:
                 ann = json.loads(jf.read_text())
             except ValueError as e:

@@ -21,7 +21,6 @@ from typing import Sequence
 import numpy as np
 
 from ..synth import hands as synth_hands
-from ..synth.scenes import scene
 from .detection import DetectionTask
 
 BOX_MARGIN = 0.12
@@ -52,10 +51,7 @@ class HandsTask(DetectionTask):
 
     def synthesize(self, rng: np.random.Generator, split: str, photos: Sequence[np.ndarray]
                    ) -> tuple[np.ndarray, np.ndarray]:
-        pool = photos[1::2] if split == "test" else photos[0::2]
-        h, w = ((240, 320), (320, 240), (256, 256))[int(rng.choice(3, p=[0.6, 0.2, 0.2]))]
-        img, boxes = scene(rng, render_hand_object, pool, (h, w))
-        return img, self.make_target([(*b, 0) for b in boxes.tolist()])
+        return self.render_scene(rng, split, photos, render_hand_object)
 
 
 TASK = HandsTask()
