@@ -221,7 +221,7 @@ def test_record_from_a_video_file_headless(tmp_path, tiny_gesture_weights):
     assert len(rows) == 10 and rows[0]["label"] == "like" and rows[0]["model_guess"]
     # a second session adds files, never replaces them
     assert main(["record", "gestures", "--label", "like", "--source", str(video), "--out", str(out), "--max", "2",
-                 "--no-preview"]) == 0
+                 "--box", "0.25,0.1,0.75,0.9", "--no-preview"]) == 0
     assert len(list((out / "like").glob("*.jpg"))) == 12
     assert main(["record", "gestures", "--label", "rock", "--source", str(video), "--out", str(out)]) == 2
     assert main(["record", "gestures", "--label", "like", "--source", str(tmp_path / "nope.mp4"), "--out", str(out)]) == 2

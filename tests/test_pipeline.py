@@ -155,3 +155,30 @@ def test_one_object_photos_are_scored_as_photographed_and_pasted_into_scenes():
     r = score_one_object_photos(pipe, [clock_photo, clock_photo], [(10, 10), (10, 30)], seed=1)  # type: ignore[arg-type]
     assert r["photo"] == {"found": 1.0, "within1": 0.5, "within5": 0.5, "hour": 1.0}
     assert r["scenes"] == r["photo"]
+
+
+def test_record_crops_each_frames_hand_found_by_the_detector(tmp_path, capsys):
+    """Without --box, `glance record` crops the hand the shipped detector finds in each frame; a clip with no
+    hand in it says so instead of saving empty crops."""
+    img, boxes = scene_with_two_hands()
+    video = tmp_path / "clip.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for _ in range(6):
+        w.write(np.ascontiguousarray(img[..., ::-1]))
+    w.release()
+    out = tmp_path / "rec"
+    assert main(["record", "gestures", "--label", "five", "--source", str(video), "--out", str(out), "--every", "2",
+                 "--no-preview"]) == 0
+    assert "crops from the hand finder" in capsys.readouterr().out
+    crops = sorted((out / "five").glob("*.jpg"))
+    assert len(crops) == 3
+    h, w_ = cv2.imread(str(crops[0])).shape[:2]
+    assert abs(h - w_) <= 2 and 60 <= h <= 200  # a square around one of the ~70-100 px hands, not the frame
+    blank = tmp_path / "blank.avi"
+    w = cv2.VideoWriter(str(blank), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for _ in range(4):
+        w.write(np.full((240, 320, 3), 120, np.uint8))
+    w.release()
+    assert main(["record", "gestures", "--label", "five", "--source", str(blank), "--out", str(out),
+                 "--no-preview"]) == 2
+    assert "no hand found" in capsys.readouterr().err

@@ -191,3 +191,28 @@ def test_camera_page_streams_fake_camera_and_explains_missing_one(server, page, 
     assert "video file" in other.locator("#camera-error").text_content()
     other.screenshot(path=str(tmp_path / "camera-none.png"))
     ctx.close()
+
+
+def test_upload_and_camera_find_every_hand_in_a_whole_photo(server, page, tmp_path):
+    """Gestures on a whole photo: the page shows how many hands were found and draws each; the camera page
+    runs the same pipeline on the fake camera's frames."""
+    import re
+
+    from .test_pipeline import scene_with_two_hands
+    img, _ = scene_with_two_hands()
+    photo = tmp_path / "room.jpg"
+    cv2.imwrite(str(photo), img[..., ::-1])
+    page.goto(server["url"] + "/upload?task=gestures")
+    page.wait_for_function("document.querySelector('#task').value === 'gestures'")
+    page.set_input_files("#files", [str(photo)])
+    page.wait_for_function("document.querySelectorAll('.result.done, .result.failed').length === 1", timeout=30000)
+    label = page.locator(".result[data-file='room.jpg'] .big").text_content()
+    assert re.match(r"^\d+ hands?", label), label
+    page.screenshot(path=str(tmp_path / "upload-hands.png"))
+    page.goto(server["url"] + "/camera")
+    page.wait_for_function("document.querySelector('#task').value !== ''")
+    page.select_option("#task", "gestures")
+    page.click("#start")
+    page.wait_for_function("parseFloat(document.querySelector('#fps').textContent) > 0", timeout=30000)
+    assert re.match(r"^\d+ hands?", page.locator("#prediction").text_content())
+    page.click("#stop")

@@ -41,22 +41,27 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.5) -> np.ndarray:
     return np.asarray(keep, np.int64)
 
 
-def match(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray], iou: float
-          ) -> tuple[np.ndarray, np.ndarray, int, list[np.ndarray]]:
+def pair_ious(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per image, the IoU of each prediction with each true box of the same class (0 across classes)."""
+    return [iou_matrix(p[:, :4], t[:, :4]) * (p[:, None, 5] == t[None, :, 4]) if len(p) and len(t)
+            else np.zeros((len(p), len(t))) for p, t in zip(preds, truths)]
+
+
+def match(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray], iou: float,
+          ious: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, int, list[np.ndarray]]:
     """Greedy matching over a set. preds[i]: (K, 6) x0, y0, x1, y1, score, class; truths[i]: (M, 5) boxes and
     class. Returns scores and true-positive flags of all predictions (sorted by descending score), the number of
-    true boxes, and per image which true boxes were found."""
+    true boxes, and per image which true boxes were found. `ious`: `pair_ious` of the same, when already made."""
     entries = [(float(p[4]), i, k) for i, ps in enumerate(preds) for k, p in enumerate(ps)]
     entries.sort(key=lambda e: -e[0])
     found = [np.zeros(len(t), bool) for t in truths]
-    ious = [iou_matrix(p[:, :4], t[:, :4]) if len(p) and len(t) else np.zeros((len(p), len(t))) for p, t in
-            zip(preds, truths)]
+    ious = pair_ious(preds, truths) if ious is None else ious
     tp = np.zeros(len(entries), bool)
     for n, (_, i, k) in enumerate(entries):
         t = truths[i]
         if not len(t):
             continue
-        cand = ious[i][k] * (t[:, 4] == preds[i][k, 5]) * ~found[i]
+        cand = ious[i][k] * ~found[i]
         j = int(np.argmax(cand))
         if cand[j] >= iou:
             found[i][j] = True
@@ -89,9 +94,10 @@ def detection_report(preds: Sequence[np.ndarray], truths: Sequence[np.ndarray], 
     """ap50, ap (mean over IoU 0.50:0.05:0.95), and at `threshold` (a score): recall (share of true objects
     found at IoU 0.5), precision, false detections per image, and recall per size bucket (where the set has
     objects of that size)."""
-    _, tp50, n_true, _ = match(preds, truths, 0.5)
+    ious = pair_ious(preds, truths)
+    _, tp50, n_true, _ = match(preds, truths, 0.5, ious)
     out = {"ap50": average_precision(tp50, n_true)[0]}
-    out["ap"] = float(np.mean([average_precision(match(preds, truths, t)[1], n_true)[0]
+    out["ap"] = float(np.mean([average_precision(match(preds, truths, t, ious)[1], n_true)[0]
                                for t in np.arange(0.5, 0.96, 0.05)])) if n_true else float("nan")
     kept = [p[p[:, 4] >= threshold] for p in preds]
     _, tp, _, found = match(kept, truths, 0.5)
