@@ -21,7 +21,7 @@ def test_unknown_task_is_one_line_no_traceback():
                        capture_output=True, text=True)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("glance: error: unknown task 'fruit'; known tasks: clock, digits, eyes")
+    assert len(lines) == 1 and lines[0].startswith("glance: error: unknown task 'fruit'; known tasks: clock, clocks, digits, eyes")
     assert "Traceback" not in r.stderr
 
 
