@@ -24,9 +24,8 @@ from ..metrics.detection import iou_matrix
 from ..output import print_rows
 from ..runs.store import atomic_write_text
 from ..tasks import Prediction, Task, get
-from .evaluate import load_eval_samples
 from .pipeline import Pipeline
-from .sources import task_sources, trained_split
+from .sources import task_sources, trained_split, untrained_part
 
 
 class _LabelledBoxes:
@@ -140,14 +139,10 @@ def photo_bench(task: Task, weights: str | None = None, out: str | Path | None =
             results[src.name] = {"kind": "one per photo", **score_one_object_photos(pipe, one.items, one.targets,
                                                                                   backgrounds=backgrounds)}
             continue
-        split = trained_split(pipe.detector.meta, src.path)
-        part = "all (the detector never trained on it)"
-        if split is not None:
-            held = load_eval_samples(det, src.path, "test", int(split["seed"]), split.get("val_frac"),
-                                     split.get("test_frac"), bool(split.get("grouped", False)))
-            keep = {str(Path(i).resolve()) for i in held.items}
-            samples = samples.subset([i for i, it in enumerate(samples.items) if str(Path(it).resolve()) in keep])
-            part = "the test part the detector's training held out"
+        held, part = untrained_part(det, pipe.detector.meta, src.path)
+        keep = {str(Path(i).resolve()) for i in held.items}
+        samples = samples.subset([i for i, it in enumerate(samples.items) if str(Path(it).resolve()) in keep])
+        part = f"{part} (detector)"
         if len(samples) == 0:
             continue
         reader_split = trained_split(pipe.readers[0].meta, src.path)

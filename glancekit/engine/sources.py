@@ -51,6 +51,16 @@ def trained_split(meta: dict[str, Any], path: Path) -> dict[str, Any] | None:
     return kept_split(recorded_split(meta), path)
 
 
+def untrained_part(task: Task, meta: dict[str, Any], path: Path) -> tuple[Any, str]:
+    """The samples of `path` the weights of `meta` never trained on, and which part that is: the test part their
+    split held out where they trained on `path`, else all of it."""
+    split = trained_split(meta, path)
+    if split is None:
+        return load_eval_samples(task, path), "all (never trained on)"
+    return (load_eval_samples(task, path, "test", int(split["seed"]), split.get("val_frac"), split.get("test_frac"),
+                              bool(split.get("grouped", False))), "the test part training held out")
+
+
 def worst_source(figures: dict[str, dict[str, Any]], key: str, mode: str) -> str | None:
     """The source whose `key` is worst ("max": higher is better), among those that have it."""
     judged = {n: f["metrics"][key] for n, f in figures.items() if key in f["metrics"]}
@@ -73,13 +83,7 @@ def score_sources(task: Task, infer: Callable[[np.ndarray], np.ndarray], meta: d
     """{"sources": {name: figures}, "worst_source": {...}} for every real source of the task that is here."""
     results: dict[str, Any] = {}
     for src in task_sources(task, root):
-        split = trained_split(meta, src.path)
-        if split is not None:
-            samples = load_eval_samples(task, src.path, "test", int(split["seed"]), split.get("val_frac"),
-                                        split.get("test_frac"), bool(split.get("grouped", False)))
-            part = "the test part training held out"
-        else:
-            samples, part = load_eval_samples(task, src.path), "all (never trained on)"
+        samples, part = untrained_part(task, meta, src.path)
         if len(samples) == 0:
             continue
         x, y = prepare(task, samples, f"reading {src.name}")
