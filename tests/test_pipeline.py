@@ -118,17 +118,17 @@ def test_web_app_finds_hands_in_uploads(tiny_hands):
 class _StubPipe:
     """A pipeline stand-in: finds the magenta pixels of a photo as one object that reads `label` (+ details)."""
 
-    def __init__(self, task_name: str, label: str, details: dict | None = None) -> None:
-        from glancekit.tasks import get
+    def __init__(self, task_name: str, label: str, answer=None) -> None:
+        from glancekit.tasks import Prediction, get
         self.task = get(task_name)
-        self.label, self.details = label, details or {}
+        self.label, self.answer = label, answer or Prediction(label, 0.8)
 
     def predict(self, image):
         from glancekit.engine.pipeline import FoundObject
         img = load_image(image)
         ys, xs = np.nonzero((img[..., 0] == 255) & (img[..., 1] == 0) & (img[..., 2] == 255))
         objs = [FoundObject([float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)], 0.9,
-                            self.label, 0.8, details=dict(self.details))] if len(xs) else []
+                            self.label, 0.8, answer=self.answer)] if len(xs) else []
         return FramePrediction(f"{len(objs)} objects", 0.8 if objs else 0.0, objs, "objects")
 
 
@@ -151,9 +151,11 @@ def test_photo_bench_matches_found_objects_to_true_boxes():
 def test_one_object_photos_are_scored_as_photographed_and_pasted_into_scenes():
     from glancekit.engine.photo_bench import score_one_object_photos
     clock_photo = np.full((120, 90, 3), (255, 0, 255), np.uint8)
-    pipe = _StubPipe("clock", "10:10", {"hour": 10, "minute": 10})
+    from glancekit.tasks.clock import ClockPrediction
+    pipe = _StubPipe("clock", "10:10", ClockPrediction("10:10", 0.8, 10, 10))
     r = score_one_object_photos(pipe, [clock_photo, clock_photo], [(10, 10), (10, 30)], seed=1)  # type: ignore[arg-type]
-    assert r["photo"] == {"found": 1.0, "within1": 0.5, "within5": 0.5, "hour": 1.0}
+    assert r["photo"] == {"found": 1.0, "exact": 0.5, "within1": 0.5, "within5": 0.5, "hour": 1.0,
+                          "confidence_ece": pytest.approx(0.3)}  # said 80% sure, right half of the time
     assert r["scenes"] == r["photo"]
 
 

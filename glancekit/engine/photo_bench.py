@@ -23,7 +23,7 @@ from ..errors import GlanceError
 from ..metrics.detection import iou_matrix
 from ..output import print_rows
 from ..runs.store import atomic_write_text
-from ..tasks import Prediction, Task, get
+from ..tasks import Task, get
 from .pipeline import Pipeline
 from .sources import task_sources, trained_split, untrained_part
 
@@ -86,7 +86,7 @@ def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any]
     frames = [pipe.predict(im) for im in images]
     first = [f.objects[0] if f.objects else None for f in frames]  # type: ignore[union-attr]
     photo = {"found": float(np.mean([o is not None for o in first])),
-             **reader.score_answers([_as_answer(reader, o) for o in first], targets)}
+             **reader.score_answers([o.answer if o else None for o in first], targets)}
     rng = np.random.default_rng(seed)
     answers, found = [], []
     for im in images:
@@ -102,19 +102,9 @@ def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any]
         ious = iou_matrix(np.asarray([o.box for o in objs]).reshape(-1, 4), box)[:, 0] if objs else np.zeros(0)
         hit = objs[int(np.argmax(ious))] if len(ious) and ious.max() >= 0.5 else None
         found.append(hit is not None)
-        answers.append(_as_answer(reader, hit))
+        answers.append(hit.answer if hit else None)
     scenes = {"found": float(np.mean(found)), **reader.score_answers(answers, targets)}
     return {"photos": len(items), "photo": photo, "scenes": scenes}
-
-
-def _as_answer(reader: Task, o: Any) -> Prediction | None:
-    """A found object as the reader's own prediction type (for `Task.score_answers`)."""
-    if o is None:
-        return None
-    from ..tasks.clock import ClockPrediction
-    if "hour" in o.details:
-        return ClockPrediction(o.label, o.confidence, int(o.details["hour"]), int(o.details["minute"]))
-    return Prediction(o.label, o.confidence)
 
 
 def photo_bench(task: Task, weights: str | None = None, out: str | Path | None = None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ the detector for inputs that are already one object's crop. A photo with nothing
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,6 +36,7 @@ class FoundObject:
     top: list[tuple[str, float]] | None = None
     keypoints: list[list[float]] | None = None
     details: dict[str, Any] = field(default_factory=dict)  # the reader's other fields (a clock's hour, minute)
+    answer: Prediction | None = field(default=None, repr=False)  # the reader's own prediction for the crop
 
 
 @dataclass
@@ -57,7 +58,8 @@ class FramePrediction(Prediction):
 
     @staticmethod
     def _object(o: FoundObject) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(o).items() if v is not None and k != "details"}
+        d = {f.name: getattr(o, f.name) for f in fields(o)
+             if getattr(o, f.name) is not None and f.name not in ("details", "answer")}
         return {**d, **o.details}
 
     def rows(self) -> list[dict[str, Any]]:
@@ -107,7 +109,7 @@ class Pipeline:
             details = {k: v for k, v in main.to_dict().items()
                        if k not in ("label", "confidence", "top", "keypoints", "index")}
             o = FoundObject(obj["box"], round(obj["score"], 4), main.label, round(main.confidence, 4),
-                            getattr(main, "top", None) or None, details=details)
+                            getattr(main, "top", None) or None, details=details, answer=main)
             for answer in [main, *(r[n] for r in read[1:])]:  # type: ignore[index]
                 pts = getattr(answer, "keypoints", None)
                 if pts:

@@ -70,6 +70,10 @@ function drawObjects(ctx, objects, sx, sy) {
     const w = ctx.measureText(text).width + 8, ty = Math.max(18, y0 * sy);
     ctx.fillStyle = "rgba(0,0,0,.7)"; ctx.fillRect(x0 * sx, ty - 17, w, 18);
     ctx.fillStyle = "#ffd600"; ctx.fillText(text, x0 * sx + 4, ty - 4);
+    if (o.hour !== undefined) {  // a clock: the read time as a small dial in the box's corner
+      const r = Math.max(10, Math.min((x1 - x0) * sx, (y1 - y0) * sy) * 0.16);
+      drawDial(ctx, x1 * sx - r - 3, y0 * sy + r + 3, r, o.hour, o.minute);
+    }
   }
   ctx.restore();
 }
