@@ -163,7 +163,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=50)
     b.add_argument("--out", default=None, help="bench.json path (default: runs/TASK/bench.json)")
     b.add_argument("--update-card", action="store_true", help="write the results into the weights' card (TASK.json)")
-    b.add_argument("--peer", help="also run an optional peer model on the same images (hand_keypoints: mediapipe)")
+    b.add_argument("--peer", help="also run an optional peer model on the same images (hand_keypoints, and "
+                   "gestures/hand_keypoints with --photos: mediapipe)")
     b.add_argument("--photos", action="store_true", help="tasks that find objects first: whole photos end to end, "
                    "per real source: objects found, found and read right, false ones per photo (bench_photos.json)")
 
@@ -373,9 +374,9 @@ def _cmd_bench(a: argparse.Namespace) -> None:
     _at_least(1, repeats=a.repeats)
     if a.photos:
         from .engine.photo_bench import photo_bench
-        if a.data or a.peer or a.update_card:
-            raise GlanceError("--photos scores the task's real sources as they are: no --data, --peer or --update-card")
-        photo_bench(get(a.task), a.weights, a.out)
+        if a.data or a.update_card:
+            raise GlanceError("--photos scores the task's real sources as they are: no --data or --update-card")
+        photo_bench(get(a.task), a.weights, a.out, a.peer)
         return
     bench(get(a.task), a.weights, a.data, a.split, a.seed, a.repeats, a.out, a.update_card, a.peer)
 

@@ -148,6 +148,21 @@ def test_photo_bench_matches_found_objects_to_true_boxes():
     assert (r["found"], r["found_right"], r["false_per_photo"]) == (0.0, 0.0, 1.0)
 
 
+def test_a_peer_detector_is_matched_to_the_same_true_boxes():
+    from glancekit.engine.photo_bench import match_boxes, score_peer_boxes
+    from glancekit.tasks import get
+    hands = get("hands")
+    truth = hands.make_target([(10, 10, 50, 50, 0), (60, 60, 90, 90, 0)])
+    # most confident first: a hit, a second box on the same hand (false), a box on nothing (false)
+    assert match_boxes(np.array([[12, 10, 50, 52], [10, 12, 48, 50], [0, 60, 20, 90]]), truth[truth[:, 4] >= 0]) \
+        == [0, -1, -1]
+
+    def peer(images):
+        return [np.array([[62, 60, 90, 91, 0.9]]), np.zeros((0, 5))][:len(images)], 3.0
+    r = score_peer_boxes(peer, [np.zeros((100, 100, 3), np.uint8)] * 2, [truth, hands.make_target([])])
+    assert r == {"found": 0.5, "false_per_photo": 0.0, "ms_per_photo": 3.0}
+
+
 def test_one_object_photos_are_scored_as_photographed_and_pasted_into_scenes():
     from glancekit.engine.photo_bench import score_one_object_photos
     clock_photo = np.full((120, 90, 3), (255, 0, 255), np.uint8)

@@ -43,6 +43,23 @@ class _LabelledBoxes:
             return len(self.reader.labels)
 
 
+def match_boxes(boxes: np.ndarray, truth: np.ndarray) -> list[int]:
+    """For each found box (most confident first), the index of the true box it finds (IoU ≥ 0.5, each true box
+    found once, greedy), or -1 for a false one."""
+    taken = np.zeros(len(truth), bool)
+    matched = []
+    for box in np.asarray(boxes, np.float64).reshape(-1, 4):
+        ious = iou_matrix(box[None], truth[:, :4])[0] if len(truth) else np.zeros(0)
+        ious[taken] = 0
+        j = int(np.argmax(ious)) if len(ious) else -1
+        if j < 0 or ious[j] < 0.5:
+            matched.append(-1)
+            continue
+        taken[j] = True
+        matched.append(j)
+    return matched
+
+
 def score_photos(pipe: Pipeline, items: list[Any], targets: list[np.ndarray]) -> dict[str, float]:
     """Run the pipeline photo by photo and match (see module docstring)."""
     reader = pipe.task
@@ -50,25 +67,31 @@ def score_photos(pipe: Pipeline, items: list[Any], targets: list[np.ndarray]) ->
     t0 = time.perf_counter()
     for item, target in zip(items, targets):
         truth = target[target[:, 4] >= 0]
-        frame = pipe.predict(item)
-        objects = sorted(frame.objects, key=lambda o: -o.score)  # type: ignore[union-attr]
-        taken = np.zeros(len(truth), bool)
-        for o in objects:
-            ious = iou_matrix(np.asarray([o.box]), truth[:, :4])[0] if len(truth) else np.zeros(0)
-            ious[taken] = 0
-            j = int(np.argmax(ious)) if len(ious) else -1
-            if j < 0 or ious[j] < 0.5:
-                false += 1
-                continue
-            taken[j] = True
-            found += 1
-            k = int(truth[j, 4])
-            right += int(k < len(reader.labels) and o.label == reader.labels[k])
+        objects = sorted(pipe.predict(item).objects, key=lambda o: -o.score)  # type: ignore[union-attr]
+        for o, j in zip(objects, match_boxes(np.asarray([o.box for o in objects]), truth)):
+            false += j < 0
+            found += j >= 0
+            right += int(j >= 0 and truth[j, 4] < len(reader.labels) and o.label == reader.labels[int(truth[j, 4])])
         n_true += len(truth)
     ms = (time.perf_counter() - t0) * 1000 / max(1, len(items))
     return {"found": found / max(1, n_true), "found_right": right / max(1, n_true),
             "false_per_photo": false / max(1, len(items)), "ms_per_photo": round(ms, 1),
             "photos": len(items), "objects": n_true}
+
+
+def score_peer_boxes(peer: Any, items: list[Any], targets: list[np.ndarray]) -> dict[str, float]:
+    """A peer detector on the same photos (`--peer`): share of true objects found, false ones per photo, ms."""
+    from ..data.images import load_image
+    n_true = found = false = 0
+    boxes, ms = peer([load_image(i) for i in items])
+    for b, target in zip(boxes, targets):
+        truth = target[target[:, 4] >= 0]
+        matched = match_boxes(b[:, :4], truth)
+        found += sum(j >= 0 for j in matched)
+        false += sum(j < 0 for j in matched)
+        n_true += len(truth)
+    return {"found": found / max(1, n_true), "false_per_photo": false / max(1, len(items)),
+            "ms_per_photo": round(ms, 1)}
 
 
 def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any], seed: int = 0,
@@ -107,13 +130,18 @@ def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any]
     return {"photos": len(items), "photo": photo, "scenes": scenes}
 
 
-def photo_bench(task: Task, weights: str | None = None, out: str | Path | None = None) -> dict[str, Any]:
+def photo_bench(task: Task, weights: str | None = None, out: str | Path | None = None,
+                peer: str | None = None) -> dict[str, Any]:
     if not task.detector:
         from ..tasks import names
         raise GlanceError(f"--photos is for tasks that find objects first "
                           f"({', '.join(n for n in names() if get(n).detector)}); {task.name} reads whole images")
-    pipe = Pipeline(task, weights)
     det = get(task.detector)
+    if peer:
+        from .peers import BOX_PEERS, get_peer
+        peer_fn = get_peer(det.name, peer, BOX_PEERS)
+        peer_fn([])  # no photos: only imports the peer, so a missing package is one line before any work
+    pipe = Pipeline(task, weights)
     holder = _LabelledBoxes(det, task)
     results: dict[str, Any] = {}
     for src in task_sources(task):
@@ -138,6 +166,8 @@ def photo_bench(task: Task, weights: str | None = None, out: str | Path | None =
         reader_split = trained_split(pipe.readers[0].meta, src.path)
         results[src.name] = {"kind": "boxes", "part": part, "reader_trained_on_part": reader_split is not None,
                              **score_photos(pipe, samples.items, samples.targets)}
+        if peer:
+            results[src.name]["peer"] = {"name": peer, **score_peer_boxes(peer_fn, samples.items, samples.targets)}
     if not results:
         raise GlanceError(f"no real source of {task.name} found under the shared data root")
     result = {"task": task.name, "detector": str(pipe.detector.weights), "reader": str(pipe.readers[0].weights),
@@ -146,14 +176,19 @@ def photo_bench(task: Task, weights: str | None = None, out: str | Path | None =
                       "false_per_photo = found objects matching no true box (sources with MediaPipe boxes kept only "
                       "the larger of two hands, so a second hand found there counts as false). One per photo: "
                       "photo = each photo as it is, read by its most confident object; scenes = each photo pasted "
-                      "at 1/5-1/2 of a 640x480 background's width, found at IoU 0.5 and read"}
+                      "at 1/5-1/2 of a 640x480 background's width, found at IoU 0.5 and read"
+                      + ("; peer: the same photos through the peer's own detector (on sources whose boxes are "
+                         "MediaPipe's, the mediapipe peer is scored against its own boxes)" if peer else "")}
     boxed = {n: r for n, r in results.items() if r["kind"] == "boxes"}
     if boxed:
         worst = min(boxed, key=lambda n: boxed[n]["found_right"])
         result["worst_source"] = {"name": worst, "found_right": boxed[worst]["found_right"]}
         rows = [{"source": n, "part": r["part"].split(" (")[0], "photos": str(r["photos"]), "found": f"{r['found']:.3f}",
                  "found right": f"{r['found_right']:.3f}", "false/photo": f"{r['false_per_photo']:.2f}",
-                 "ms/photo": f"{r['ms_per_photo']:.0f}"} for n, r in boxed.items()]
+                 "ms/photo": f"{r['ms_per_photo']:.0f}",
+                 **({f"{peer} found": f"{r['peer']['found']:.3f}", f"{peer} false/photo":
+                     f"{r['peer']['false_per_photo']:.2f}", f"{peer} ms": f"{r['peer']['ms_per_photo']:.0f}"}
+                    if peer else {})} for n, r in boxed.items()]
         print_rows(rows, f"glance bench {task.name} --photos: whole photos, find then read (worst: {worst})")
     for n, r in results.items():
         if r["kind"] == "one per photo":
