@@ -34,7 +34,9 @@ class _LabelledBoxes:
 
     def __init__(self, detector: Any, reader: Task) -> None:
         self.detector, self.reader = detector, reader
-        self.make_target = detector.make_target
+
+    def __getattr__(self, name: str) -> Any:  # everything else (readers, make_target, name) is the detector's
+        return getattr(self.detector, name)
 
     def class_index(self, label: str) -> int:
         try:
@@ -157,7 +159,11 @@ def photo_bench(task: Task, weights: str | None = None, out: str | Path | None =
             results[src.name] = {"kind": "one per photo", **score_one_object_photos(pipe, one.items, one.targets,
                                                                                   backgrounds=backgrounds)}
             continue
-        held, part = untrained_part(det, pipe.detector.meta, src.path)
+        try:
+            held, part = untrained_part(det, pipe.detector.meta, src.path)
+        except GlanceError as e:  # a source the detector trained on all of, or too small to have held any out
+            print(f"skipped {src.name}: {e}")
+            continue
         keep = {str(Path(i).resolve()) for i in held.items}
         samples = samples.subset([i for i, it in enumerate(samples.items) if str(Path(it).resolve()) in keep])
         part = f"{part} (detector)"

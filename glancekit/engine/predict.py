@@ -28,10 +28,11 @@ def onnx_session(path: Path, threads: int | None = None) -> Any:
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def onnx_source_sha(path: Path) -> str | None:
-    import onnx
-    model = onnx.load(str(path), load_external_data=False)
-    return next((p.value for p in model.metadata_props if p.key == "glancekit_source_sha256"), None)
+def onnx_source_sha(path: Path | Any) -> str | None:
+    """The sha256 of the weights file an ONNX export was made from (its metadata), from the file or from an
+    onnxruntime session already open on it (read through onnxruntime: no `onnx` import when predicting)."""
+    sess = onnx_session(path) if isinstance(path, (str, Path)) else path
+    return sess.get_modelmeta().custom_metadata_map.get("glancekit_source_sha256")
 
 
 class Predictor:
@@ -48,8 +49,8 @@ class Predictor:
         self.backend = "torch"
         onnx_path = self.weights.with_suffix(".onnx")
         if backend in ("auto", "onnx") and onnx_path.is_file():
-            if onnx_source_sha(onnx_path) == file_sha256(self.weights):
-                sess = onnx_session(onnx_path)
+            sess = onnx_session(onnx_path)
+            if onnx_source_sha(sess) == file_sha256(self.weights):
                 name = sess.get_inputs()[0].name
                 self._infer = lambda x: sess.run(None, {name: np.ascontiguousarray(x, np.float32)})[0]
                 self.backend = "onnx"
