@@ -26,9 +26,10 @@ def load(task: str, weights: str | Path | None = None, backend: str = "auto", cr
     """A predictor for `task` with the shipped weights (or `weights`); runs on onnxruntime when an
     up-to-date ONNX export sits next to the weights, else on torch.
 
-    Tasks that read one hand (gestures, hand_keypoints) take whole photos: each hand is found first and
-    `.predict(photo)` returns a FramePrediction listing them (`.hands`), empty when there is none. `crop=True`
-    skips the finding, for inputs that are already one hand's crop (one prediction per image)."""
+    Tasks that read one object (gestures and hand_keypoints a hand, clock a clock) take whole photos: each
+    object is found first and `.predict(photo)` returns a FramePrediction listing them (`.hands`, `.clocks`),
+    empty when there is none. `crop=True` skips the finding, for inputs that are already one object's crop
+    (one prediction per image)."""
     from .engine.predict import Predictor
     from .tasks import get
     if get(task).detector and not crop:

@@ -171,7 +171,7 @@ def test_one_object_photos_are_scored_as_photographed_and_pasted_into_scenes():
     r = score_one_object_photos(pipe, [clock_photo, clock_photo], [(10, 10), (10, 30)], seed=1)  # type: ignore[arg-type]
     assert r["photo"] == {"found": 1.0, "exact": 0.5, "within1": 0.5, "within5": 0.5, "hour": 1.0,
                           "confidence_ece": pytest.approx(0.3)}  # said 80% sure, right half of the time
-    assert r["scenes"] == r["photo"]
+    assert r["scenes"] == pytest.approx(r["photo"]) and r["scenes_per_photo"] == 4
 
 
 def test_record_crops_each_frames_hand_found_by_the_detector(tmp_path, capsys):
@@ -199,3 +199,56 @@ def test_record_crops_each_frames_hand_found_by_the_detector(tmp_path, capsys):
     assert main(["record", "gestures", "--label", "five", "--source", str(blank), "--out", str(out),
                  "--no-preview"]) == 2
     assert "no hand found" in capsys.readouterr().err
+
+
+def test_predict_clock_finds_a_small_clock_in_a_room_and_reads_it(tmp_path):
+    """The shipped clock finder and reader on a 640x480 photo with one clock at about a quarter of its width:
+    the clock's box, its time in the photo's JSON, one CSV row per clock; an empty room gives no clocks."""
+    from glancekit.synth import clock as sc
+    s = sc.render_clock(np.random.default_rng(4), 160, hour=10, minute=10, family=sc.TRAIN_FAMILIES[0])
+    room = np.full((480, 640, 3), (150, 140, 120), np.uint8)
+    room[200:360, 300:460] = np.where(s.mask[..., None], s.image, room[200:360, 300:460])
+    cv2.imwrite(str(tmp_path / "room.jpg"), room[..., ::-1])
+    cv2.imwrite(str(tmp_path / "empty.jpg"), np.full((480, 640, 3), (150, 140, 120), np.uint8))
+    assert main(["predict", "clock", str(tmp_path / "room.jpg"), str(tmp_path / "empty.jpg"),
+                 "--out", str(tmp_path / "p.json")]) == 0
+    room_pred, empty_pred = json.loads((tmp_path / "p.json").read_text())
+    assert empty_pred["clocks"] == []
+    (clock,) = room_pred["clocks"]
+    ys, xs = np.nonzero(s.mask)
+    from glancekit.metrics.detection import iou_matrix
+    assert iou_matrix(np.asarray([clock["box"]]), np.asarray([[300 + xs.min(), 200 + ys.min(), 301 + xs.max(),
+                                                               201 + ys.max()]]))[0, 0] >= 0.5
+    assert {"box", "score", "time", "hour", "minute", "confidence"} <= set(clock)
+    assert clock["time"] == f"{clock['hour']}:{clock['minute']:02d}"
+    assert abs((clock["hour"] % 12) * 60 + clock["minute"] - 610) <= 1  # 10:10, read to within a minute
+    assert main(["predict", "clock", str(tmp_path / "room.jpg"), "--out", str(tmp_path / "p.csv")]) == 0
+    with open(tmp_path / "p.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["prediction"] == clock["time"] and row["box"]
+
+
+def test_bench_photos_runs_end_to_end_on_a_boxed_source(tmp_path, monkeypatch, capsys):
+    """`glance bench gestures --photos` on a data root holding one HANDS-style source (a labels.csv with one row
+    per box): each source read with the reader's labels, scored through the shipped pipeline, written out."""
+    root = tmp_path / "data"
+    src = root / "gestures" / "web" / "someone+photos"  # a source the shipped finder never trained on
+    (src / "images").mkdir(parents=True)
+    img, boxes = scene_with_two_hands()
+    rows = []
+    for k in range(2):
+        cv2.imwrite(str(src / "images" / f"p{k}.jpg"), img[..., ::-1])
+        rows += [{"file": f"images/p{k}.jpg", "width": 320, "height": 240, "label": "five",
+                  "xmin": b[0], "ymin": b[1], "xmax": b[2], "ymax": b[3]} for b in boxes]
+    with open(src / "labels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    monkeypatch.setenv("GLANCE_DATA", str(root))
+    assert main(["bench", "gestures", "--photos", "--out", str(tmp_path / "b.json")]) == 0
+    r = json.loads((tmp_path / "b.json").read_text())
+    s = r["sources"]["gestures/web/someone+photos"]
+    assert s["kind"] == "boxes" and s["photos"] == 2 and s["objects"] == 4
+    assert 0 <= s["found_right"] <= s["found"] <= 1 and s["ms_per_photo"] > 0
+    assert r["worst_source"]["name"] == "gestures/web/someone+photos"
+    assert "someone+photos" in capsys.readouterr().out

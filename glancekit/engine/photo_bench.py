@@ -97,11 +97,12 @@ def score_peer_boxes(peer: Any, items: list[Any], targets: list[np.ndarray]) -> 
 
 
 def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any], seed: int = 0,
-                            backgrounds: Any = ()) -> dict[str, Any]:
+                            backgrounds: Any = (), scenes_per_photo: int = 4) -> dict[str, Any]:
     """Sources whose photos each show one object and say what it reads (a clock photo and its time):
     - `photos`: each photo as it is; found = the detector found anything, read by its most confident object;
-    - `scenes`: each photo pasted into a 640x480 background (its longer side 1/5 to 1/2 of the scene's width,
-      seeded), so the true box is known: found = an object at IoU ≥ 0.5, read by that object."""
+    - `scenes`: each photo pasted `scenes_per_photo` times into a 640x480 background (its longer side 1/5 to
+      1/2 of the scene's width, at a seeded place), so the true box is known: found = an object at IoU ≥ 0.5,
+      read by that object."""
     import cv2
 
     from ..data.images import load_image
@@ -114,7 +115,7 @@ def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any]
              **reader.score_answers([o.answer if o else None for o in first], targets)}
     rng = np.random.default_rng(seed)
     answers, found = [], []
-    for im in images:
+    for im in [im for im in images for _ in range(scenes_per_photo)]:
         rgb = im if im.ndim == 3 else np.repeat(im[..., None], 3, axis=2)
         scene = cv2.resize(background(rng, 640, backgrounds), (640, 480))
         h, w = rgb.shape[:2]
@@ -128,8 +129,9 @@ def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any]
         hit = objs[int(np.argmax(ious))] if len(ious) and ious.max() >= 0.5 else None
         found.append(hit is not None)
         answers.append(hit.answer if hit else None)
-    scenes = {"found": float(np.mean(found)), **reader.score_answers(answers, targets)}
-    return {"photos": len(items), "photo": photo, "scenes": scenes}
+    scenes = {"found": float(np.mean(found)),
+              **reader.score_answers(answers, [t for t in targets for _ in range(scenes_per_photo)])}
+    return {"photos": len(items), "scenes_per_photo": scenes_per_photo, "photo": photo, "scenes": scenes}
 
 
 def photo_bench(task: Task, weights: str | None = None, out: str | Path | None = None,
@@ -182,7 +184,7 @@ def photo_bench(task: Task, weights: str | None = None, out: str | Path | None =
                       "false_per_photo = found objects matching no true box (sources with MediaPipe boxes kept only "
                       "the larger of two hands, so a second hand found there counts as false). One per photo: "
                       "photo = each photo as it is, read by its most confident object; scenes = each photo pasted "
-                      "at 1/5-1/2 of a 640x480 background's width, found at IoU 0.5 and read"
+                      "at 1/5-1/2 of a 640x480 background's width (4 places each), found at IoU 0.5 and read"
                       + ("; peer: the same photos through the peer's own detector (on sources whose boxes are "
                          "MediaPipe's, the mediapipe peer is scored against its own boxes)" if peer else "")}
     boxed = {n: r for n, r in results.items() if r["kind"] == "boxes"}
@@ -198,7 +200,8 @@ def photo_bench(task: Task, weights: str | None = None, out: str | Path | None =
         print_rows(rows, f"glance bench {task.name} --photos: whole photos, find then read (worst: {worst})")
     for n, r in results.items():
         if r["kind"] == "one per photo":
-            rows = [{"source": f"{n} ({what})", "photos": str(r["photos"]),
+            rows = [{"source": f"{n} ({what})",
+                     "images": str(r["photos"] * (r["scenes_per_photo"] if what == "scenes" else 1)),
                      **{k: f"{v:.3f}" for k, v in r[what].items()}} for what in ("photo", "scenes")]
             print_rows(rows, f"glance bench {task.name} --photos: {n}, as photographed and pasted small into scenes")
     out_path = Path(out) if out else Path("runs") / task.name / "bench_photos.json"

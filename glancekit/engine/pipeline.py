@@ -27,7 +27,8 @@ from .predict import Predictor, predict_in_batches
 class FoundObject:
     """One object found in a photo. `box`: x0, y0, x1, y1 in the photo's pixels; `score`: the detector's;
     `label`, `confidence`: the reader's answer for the crop (top: its best classes); `keypoints`: 21 [x, y,
-    confidence] in the photo's pixels, where a keypoint reader ran."""
+    confidence] in the photo's pixels, where a keypoint reader ran; the reader's other fields are attributes
+    too (a clock's `.hour`, `.minute`, `.time`)."""
 
     box: list[float]
     score: float
@@ -37,6 +38,12 @@ class FoundObject:
     keypoints: list[list[float]] | None = None
     details: dict[str, Any] = field(default_factory=dict)  # the reader's other fields (a clock's hour, minute)
     answer: Prediction | None = field(default=None, repr=False)  # the reader's own prediction for the crop
+
+    def __getattr__(self, name: str) -> Any:  # the reader's other fields by name: a clock's `.hour`, `.time`
+        details = self.__dict__.get("details", {})
+        if name in details:
+            return details[name]
+        raise AttributeError(name)
 
 
 @dataclass

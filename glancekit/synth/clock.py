@@ -235,8 +235,10 @@ def _face(rng: np.random.Generator, size: int, hour: int, minute: int, second: f
     m_w = r_in * rng.uniform(0.025, 0.07)
     h_w = m_w * rng.uniform(1.1, 1.8)
     tail = r_in * rng.uniform(0.0, 0.2)
+    # The label is the minute mark the minute hand is nearest to, as people read a clock: `second` is in
+    # [-30, 30), so 10:10 is drawn anywhere from 10:09:30 to 10:10:29.
     a_min = 2 * math.pi * (minute + second / 60) / 60
-    a_hour = 2 * math.pi * ((hour % 12) + minute / 60) / 12
+    a_hour = 2 * math.pi * ((hour % 12) + (minute + second / 60) / 60) / 12
     _draw_hand(img, hands, c, a_hour, h_len, h_w, tail, hand_col, outline)
     _draw_hand(img, hands, c, a_min, m_len, m_w, tail, hand_col, outline)
     if rng.random() < 0.45:  # second hand: thin, long, often red, with a counterweight tail
@@ -294,7 +296,7 @@ def render_clock(rng: np.random.Generator, size: int = 128, hour: int | None = N
     hour = int(rng.integers(12)) if hour is None else hour % 12
     minute = int(rng.integers(60)) if minute is None else minute
     family = families[int(rng.integers(len(families)))] if family is None else family
-    second = float(rng.uniform(0, 60))
+    second = float(rng.uniform(-30, 30))  # seconds past the labelled minute mark (see _face)
     face_px = 2 * size  # draw the face at twice the output size: the warp then antialiases it
     face, mask, shows_up, spines = _face(rng, face_px, hour, minute, second, family)
     has_marks = family[1] != "bare"

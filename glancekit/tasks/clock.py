@@ -1,7 +1,7 @@
 """clock: a photo of an analog clock → the time, 12-hour, to the minute ("10:35").
 
 Not 720 classes: the model has four heads in one output row (so ONNX export stays one tensor),
-    [0:12)  hour logits        (which hour the hour hand has passed)
+    [0:12)  hour logits        (the hour of the time read to the nearest minute mark)
     [12:72) minute logits      (trained with circular soft targets: 59 is next to 0)
     [72:74) sin, cos of the hour hand's angle   (continuous: 10:30 points half-way between 10 and 11)
     [74:76) sin, cos of the minute hand's angle
@@ -58,6 +58,9 @@ class ClockPrediction(Prediction):
     def columns(self) -> dict[str, Any]:
         return {"hour": self.hour, "minute": self.minute}
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "time": self.label}
+
 
 def parse_time(text: str) -> tuple[int, int] | None:
     """'10-35', '10_35', '10:35', '10h35', '7-5' → (10, 35); hour 12 becomes 0. None when no time."""
@@ -90,23 +93,30 @@ class TimeNameReader:
         return Samples(list(files), targets, [f.name for f in files], str(path))
 
 
-def mirror_time(hour: torch.Tensor | int, minute: torch.Tensor | int) -> tuple[Any, Any]:
+def mirror_time(hour: Any, minute: Any) -> tuple[Any, Any]:
     """The time a clock showing hour:minute reads in a mirror (a horizontal flip of its photo).
 
-    Each hand's angle θ becomes -θ. The minute hand sits at minute + seconds/60, anywhere in [m, m+1),
-    so its mirror lies in (59-m, 60-m] and reads 59-m (not 60-m); the hour hand then reads 11-h.
-    An involution: mirroring twice gives the time back."""
-    return (11 - hour) % 12, (59 - minute) % 60
+    Each hand's angle θ becomes -θ. A time is read to the minute mark the minute hand is nearest to, so the
+    hand lies within half a minute of m and its mirror within half a minute of 60-m: it reads (60-m) % 60.
+    The time as a whole, 60h + m minutes, becomes 720 - 60h - m: hour 11-h, or 12-h on the hour (3:00 → 9:00,
+    3:10 → 8:50). An involution: mirroring twice gives the time back. Works on ints and tensors."""
+    on_the_hour = minute == 0
+    if isinstance(on_the_hour, torch.Tensor):
+        on_the_hour = on_the_hour.long()
+    return (11 - hour + on_the_hour) % 12, (60 - minute) % 60
 
 
 class ClockMirror(nn.Module):
     """Model outputs for a mirrored clock → the outputs for the clock itself: hour and minute logits
     re-indexed by `mirror_time`, the sine of each hand's angle negated. With `FlipAverage` the model
-    reads each photo twice, as it is and in the mirror, and averages what the two views say."""
+    reads each photo twice, as it is and in the mirror, and averages what the two views say.
+    The hour logits are re-indexed as for minutes 1–59 (h → 11-h): logits cannot follow the minute, so on
+    the hour the mirror view's hour points one low, and the hour hand's angle, mirrored exactly, sets it right
+    in the joint decoding (`time_scores`)."""
 
     def __init__(self) -> None:
         super().__init__()
-        hour, minute = mirror_time(torch.arange(12), torch.arange(60))
+        hour, minute = (11 - torch.arange(12)) % 12, (60 - torch.arange(60)) % 60
         perm = torch.cat([hour, 12 + minute, torch.arange(72, N_OUT)])
         sign = torch.ones(N_OUT)
         sign[[72, 74]] = -1.0
@@ -136,6 +146,7 @@ class ClockTask(Task):
     select_mode = "max"
     default_data = "synth:test:2000"  # held-out style families; see glancekit/synth/clock.py
     real_sources = ("clock",)         # real photos under the shared data root, benchmarked when present
+    detector = "clocks"               # whole photos: find each clock (tasks/clocks.py), then read it
     synth_backgrounds = "gestures/hands_dataset/images"  # photos used as backgrounds when present
     target_columns = ("hour", "minute", "label")
     train_defaults = {"data": "synth", "epochs": 30, "batch": 64, "lr": 2e-3, "optimizer": "adamw",
@@ -179,14 +190,18 @@ class ClockTask(Task):
         return synth_clock.time_str(h, m)
 
     def score_answers(self, preds: Sequence[Prediction | None], targets: Sequence[Any]) -> dict[str, float]:
-        """within ±1 and ±5 minutes and hour right, of readings made outside `evaluate` (None: not found)."""
+        """Exact, within ±1 and ±5 minutes, hour right, and the confidence's calibration error (right meaning
+        within ±1, over the clocks found), of readings made outside `evaluate` (None: not found)."""
         read = [p is not None for p in preds]
         pred = np.asarray([[p.hour % 12, p.minute] if isinstance(p, ClockPrediction) else [0, 0] for p in preds])
         true = np.asarray(targets, np.int64).reshape(-1, 2)
         err = np.where(read, time_error(pred, true), 10_000) if len(true) else np.zeros(0)
         hour_ok = [ok and (int(p.hour) % 12) == int(t[0]) % 12 for ok, p, t in zip(read, preds, true)]  # type: ignore[union-attr]
-        return {"within1": float(np.mean(err <= 1)), "within5": float(np.mean(err <= 5)),
-                "hour": float(np.mean(hour_ok)) if hour_ok else float("nan")}
+        conf = np.asarray([p.confidence for p in preds if p is not None])
+        return {"exact": float(np.mean(err == 0)), "within1": float(np.mean(err <= 1)),
+                "within5": float(np.mean(err <= 5)), "hour": float(np.mean(hour_ok)) if hour_ok else float("nan"),
+                "confidence_ece": expected_calibration_error(conf, err[np.asarray(read, bool)] <= 1)
+                if len(conf) else float("nan")}
 
     def target_columns_dict(self, target: Any) -> dict[str, Any]:
         h, m = (int(v) for v in np.asarray(target).ravel()[:2])
@@ -250,11 +265,11 @@ class ClockTask(Task):
     def time_scores(outputs: np.ndarray, kappa: float = 4.0) -> np.ndarray:
         """(N, 720) score of every time t = 60 * hour + minute, joint over all 720 times rather than
         minute first and hour second: the hour logit, the minute logit, and how well the regressed
-        hour-hand angle agrees with where the hour hand stands at that time (+0.5 minute: a real clock,
-        like the renderer, shows some seconds past the minute). So a clear hour hand can move a minute
+        hour-hand angle agrees with where the hour hand stands at that time (the minute hand within half a
+        minute of its mark, as people read a clock and the renderer draws it). So a clear hour hand can move a minute
         reading across the hour (7:59 against 8:00), and the hour can never disagree with the minute."""
         o = np.asarray(outputs, dtype=np.float64)
-        expected = (np.arange(720) + 0.5) * (2 * np.pi / 720)
+        expected = np.arange(720) * (2 * np.pi / 720)
         log_h, log_m = np.log(softmax(o[:, :12]) + 1e-9), np.log(softmax(o[:, 12:72]) + 1e-9)
         # kappa * strength * cos(angle - expected), as two outer products (no N x 720 cosines)
         sin_a, cos_a = o[:, 72], o[:, 73]
