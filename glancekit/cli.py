@@ -390,8 +390,13 @@ def _cmd_label(a: argparse.Namespace) -> None:
     _at_least(1, clusters=a.clusters)
     labels = Path(a.labels) if a.labels else Path(a.pool) / "labels.csv"
     rows = propose(task, a.pool, labels, a.weights, a.clusters, a.seed)
-    counts = Counter((r.source, r.label or "?") for r in rows.values())
-    print(f"wrote {labels}: " + ", ".join(f"{n} {src} {lab}" for (src, lab), n in sorted(counts.items())))
+    if task.labels:
+        counts = Counter((r.source, r.label or "?") for r in rows.values())
+        print(f"wrote {labels}: " + ", ".join(f"{n} {src} {lab}" for (src, lab), n in sorted(counts.items())))
+    else:  # free-text labels (times): how many of each kind, not one count per distinct label
+        counts = Counter("human" if r.source == "human" else "proposed" if r.label else "nothing found"
+                         for r in rows.values())
+        print(f"wrote {labels}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     if a.review:
         from .label.review import review
         review(task, labels, a.pool)

@@ -2,6 +2,7 @@
 and a tiny end-to-end run (train on fresh renders → predict → export) through the CLI."""
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -463,3 +464,50 @@ def test_distill_loss_is_least_where_the_student_gives_the_teachers_answer():
     for scale in (0.1, 0.5, 2.0):
         moved = teacher + scale * torch.randn(6, 76)
         assert task.distill_loss(moved, teacher, torch.zeros(6, 2, dtype=torch.long)) > loss
+
+
+# ------------------------------------------------------------------------------------- labelling clocks
+
+def test_label_clock_proposes_readings_and_a_person_types_or_sets_times(tmp_path, capsys):
+    """`glance label clock --pool DIR` proposes the shipped pipeline's reading of each photo (least confident
+    first); `glance review` takes typed times and refuses what is not a time; the web Label page takes a
+    time too. Every decision is in the labels file at once, and it reads back as clock data."""
+    import cv2
+    from fastapi.testclient import TestClient
+
+    from glancekit.label.review import review
+    from glancekit.serve.app import ServeConfig, create_app
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for i, (h, m) in enumerate([(3, 40), (8, 5), (11, 20)]):
+        s = sc.render_clock(np.random.default_rng(i), 200, hour=h, minute=m, family=sc.TRAIN_FAMILIES[0])
+        room = np.full((360, 480, 3), 140, np.uint8)
+        room[80:280, 140:340] = np.where(s.mask[..., None], s.image, room[80:280, 140:340])
+        cv2.imwrite(str(pool / f"c{i}.jpg"), room[..., ::-1])
+    assert main(["label", "clock", "--pool", str(pool)]) == 0
+    assert "3 proposed" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(pool / "labels.csv")))
+    assert len(rows) == 3 and all(parse_time(r["label"]) for r in rows)
+    assert [int(r["review_rank"]) for r in sorted(rows, key=lambda r: float(r["confidence"]))] == [0, 1, 2]
+
+    said: list[str] = []
+    answers = iter(["25:99", "7:05", "s", "q"])
+    assert review(get("clock"), pool / "labels.csv", pool, ask=lambda _: next(answers), show=said.append) == 1
+    assert any("is not a time" in line for line in said)
+    first = min(rows, key=lambda r: float(r["confidence"]))["file"]
+    saved = {r["file"]: r for r in csv.DictReader(open(pool / "labels.csv"))}
+    assert (saved[first]["label"], saved[first]["source"]) == ("7:05", "human")
+
+    cfg = ServeConfig(label_task="clock", label_pool=str(pool))
+    client = TestClient(create_app(cfg))
+    state = client.get("/api/label/state").json()
+    assert state["entry"] == "time" and state["keys"] == {}
+    nxt = state["current"]["file"]
+    assert client.post("/api/label/decide", json={"file": nxt, "label": "12:00"}).status_code == 200
+    r = client.post("/api/label/decide", json={"file": client.get("/api/label/state").json()["current"]["file"],
+                                                "label": "noon"})
+    assert r.status_code == 400 and "h:mm" in r.json()["detail"]
+    saved = {r["file"]: r for r in csv.DictReader(open(pool / "labels.csv"))}
+    assert (saved[nxt]["label"], saved[nxt]["source"]) == ("12:00", "human")
+    data = read_dataset(pool / "labels.csv", get("clock"))
+    assert len(data) == 3 and (7, 5) in [tuple(t) for t in data.targets] and (0, 0) in [tuple(t) for t in data.targets]

@@ -13,6 +13,7 @@ import shutil
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -50,13 +51,21 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, tiny_run):
-    import uvicorn
-
-    from glancekit.serve.app import ServeConfig, create_app
+    from glancekit.serve.app import ServeConfig
     root = tmp_path_factory.mktemp("serve")
     pool = make_pool(root / "pool")
     cfg = ServeConfig(project=str(tiny_run.parent.parent), drawings=str(root / "drawings"), label_task="eyes",
                       label_pool=str(pool))
+    with serving(cfg) as url:
+        yield {"url": url, "root": root, "pool": pool}
+
+
+@contextmanager
+def serving(cfg):  # type: ignore[no-untyped-def]
+    """`glance serve` with this config on a free loopback port, in a thread, for the length of the block."""
+    import uvicorn
+
+    from glancekit.serve.app import create_app
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(cfg), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -65,9 +74,11 @@ def server(tmp_path_factory, tiny_run):
     while not srv.started and time.time() < deadline:
         time.sleep(0.05)
     assert srv.started, "server did not start"
-    yield {"url": f"http://127.0.0.1:{port}", "root": root, "pool": pool}
-    srv.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +227,35 @@ def test_upload_and_camera_find_every_hand_in_a_whole_photo(server, page, tmp_pa
     page.wait_for_function("parseFloat(document.querySelector('#fps').textContent) > 0", timeout=30000)
     assert re.match(r"^\d+ hands?", page.locator("#prediction").text_content())
     page.click("#stop")
+
+
+def test_label_clock_times_by_dragging_the_hands_or_typing(page, tmp_path):
+    """The Label page for the clock: the proposal shows on a dial; a click far out sets the minute hand, one
+    near the centre the hour hand, and "save time" stores it; typing h:mm and Enter stores the next one."""
+    from glancekit.serve.app import ServeConfig
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(pool / name), np.full((64, 64, 3), 200, np.uint8))
+    labels = pool / "labels.csv"
+    labels.write_text("file,label,source,confidence,cluster,review_rank\n"
+                      "a.png,10:10,proposed,0.4,-1,0\nb.png,3:00,proposed,0.6,-1,1\n")
+    with serving(ServeConfig(label_task="clock", label_pool=str(pool))) as url:
+        page.goto(url + "/label")
+        page.wait_for_function("document.querySelector('#file').textContent === 'a.png'", timeout=10000)
+        assert page.input_value("#timetext") == "10:10"
+        box = page.locator("#dial").bounding_box()
+        cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] / 2
+        page.mouse.click(cx + 0.8 * r, cy)      # far out at 3 o'clock: the minute hand to :15
+        page.mouse.click(cx, cy + 0.2 * r)      # near the centre at 6 o'clock: the hour hand to 6
+        assert page.input_value("#timetext") == "6:15"
+        page.click("#timesave")
+        page.wait_for_function("document.querySelector('#file').textContent === 'b.png'", timeout=10000)
+        page.fill("#timetext", "7:05")
+        page.press("#timetext", "Enter")
+        page.wait_for_function("document.querySelector('#file').textContent === 'all done'", timeout=10000)
+        page.screenshot(path=str(tmp_path / "label-clock.png"))
+    with open(labels, newline="") as f:
+        rows = {r["file"]: r for r in csv.DictReader(f)}
+    assert (rows["a.png"]["label"], rows["a.png"]["source"]) == ("6:15", "human")
+    assert (rows["b.png"]["label"], rows["b.png"]["source"]) == ("7:05", "human")

@@ -98,9 +98,13 @@ def propose(task: Task, pool: str | Path, labels_path: str | Path, weights: str 
     rel = [str(f.relative_to(pool)) if pool.is_dir() else f.name for f in files]
     rows = read_labels(labels_path)
     for r in rows.values():
-        if r.source == "human" and r.label and r.label not in task.labels:
-            raise GlanceError(f"{labels_path}: unknown label '{r.label}' for {r.file}; expected one of "
-                              f"{', '.join(task.labels)}")
+        if r.source == "human" and r.label:
+            try:
+                task.label_from_text(r.label)
+            except GlanceError as e:
+                raise GlanceError(f"{labels_path}: {r.file}: {e}") from None
+    if not task.labels:
+        return propose_readings(task, files, rel, rows, labels_path, weights)
     x = np.stack([task.preprocess(load_image(f)) for f in files]).astype(np.float32)
     emb, outputs, meta = embed(task, x, weights, seed)
     probs = None
@@ -151,5 +155,29 @@ def propose(task: Task, pool: str | Path, labels_path: str | Path, weights: str 
             continue
         rows[f] = Row(f, task.labels[label[i]] if label[i] >= 0 else "", "proposed", float(conf[i]),
                       int(assign[i]), int(rank[i]))
+    write_labels(labels_path, rows)
+    return rows
+
+
+def propose_readings(task: Task, files: list[Path], rel: list[str], rows: dict[str, Row], labels_path: Path,
+                     weights: str | Path | None) -> dict[str, Row]:
+    """Tasks whose labels are not classes (a clock's time): no clusters to name, so each image's proposal is
+    the model's own reading (through the whole-photo pipeline where the task has one: the most confident
+    object), the least confident first. An image where nothing is found gets no proposal."""
+    import glancekit
+    from ..engine.predict import predict_in_batches
+    model = glancekit.load(task.name, weights)
+    todo = [(f, r) for f, r in zip(files, rel) if not (r in rows and rows[r].source == "human")]
+    preds = predict_in_batches(model.predict, [f for f, _ in todo], 16, "reading")
+    proposals = []
+    for (_, r), p in zip(todo, preds):
+        objects = getattr(p, "objects", None)
+        if objects is not None:  # a whole photo: its most confident object, or nothing found
+            best = max(objects, key=lambda o: o.confidence, default=None)
+            proposals.append((r, best.label if best else "", best.confidence if best else 0.0))
+        else:
+            proposals.append((r, p.label, p.confidence))
+    for rank, (r, label, conf) in enumerate(sorted(proposals, key=lambda t: (t[2], t[0]))):
+        rows[r] = Row(r, label, "proposed", float(conf), -1, rank)
     write_labels(labels_path, rows)
     return rows

@@ -1,8 +1,8 @@
 """Review proposed labels in a terminal, one key per class (the web app's Label page does the same).
 
 Every decision is written to the labels file at once (atomic rewrite), so a crash or Ctrl-C loses at
-most the image on screen. Keys: the class keys shown, Enter = accept the proposal, s = skip, u = undo,
-q = quit.
+most the image on screen. Keys: the class keys shown (a task without classes, the clock: type the time,
+h:mm), Enter = accept the proposal, s = skip, u = undo, q = quit.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ..data.images import load_image
+from ..errors import GlanceError
 from ..tasks import Task
 from .session import LabelSession
 
@@ -42,7 +43,9 @@ def review(task: Task, labels_path: str | Path, pool: str | Path, ask: Callable[
     """Walk the proposals in review order; return the number of decisions saved."""
     session = LabelSession(task, Path(labels_path), Path(pool), limit)
     keys = class_keys(task)
-    legend = "  ".join(f"[{k}] {v}" for k, v in keys.items()) + "  [Enter] accept  [s] skip  [u] undo  [q] quit"
+    typed = not task.labels  # free-text labels (a clock's time): the person types the label itself
+    legend = ("type the label (a clock: h:mm)" if typed else "  ".join(f"[{k}] {v}" for k, v in keys.items())) \
+        + "  [Enter] accept  [s] skip  [u] undo  [q] quit"
     while (row := session.current) is not None:
         show(ascii_art(task.preprocess(load_image(session.pool / row.file))))
         proposal = f"{row.label} ({row.confidence:.2f})" if row.label else "none"
@@ -59,6 +62,11 @@ def review(task: Task, labels_path: str | Path, pool: str | Path, ask: Callable[
             session.skip()
         elif key in keys or (not key and row.label):
             session.decide(keys.get(key))
+        elif typed and key:
+            try:
+                session.decide(key)
+            except GlanceError as e:
+                show(str(e))
         else:
             show(f"unknown key '{key}'" if key else "no proposal to accept: press a class key")
     show(f"{session.decisions} decisions saved to {session.labels_path}")

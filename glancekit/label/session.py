@@ -54,10 +54,9 @@ class LabelSession:
         `file`, when given, must name the current image: a stale page cannot label the wrong one."""
         with self._lock:
             row = self._check_current(file)
-            label = label or row.label
-            if label not in self.task.labels:
-                raise GlanceError(f"'{label}' is not a label of task {self.task.name}: "
-                                  f"{', '.join(self.task.labels)}")
+            if not (label or row.label):
+                raise GlanceError("no proposal to accept: give a label")
+            label = self.task.label_from_text(label or row.label)
             self.history.append((self.position, self.rows[row.file]))
             new = Row(row.file, label, "human", 1.0, row.cluster, row.review_rank)
             self.rows[row.file] = new

@@ -202,6 +202,7 @@ def create_app(cfg: ServeConfig | None = None) -> FastAPI:
         from ..label.review import class_keys
         row = s.current
         return {"task": s.task.name, "labels_file": str(s.labels_path), "keys": class_keys(s.task),
+                "entry": "keys" if s.task.labels else "time",  # a clock: set the hands on a dial or type h:mm
                 "position": s.position, "total": len(s.queue), "decisions": s.decisions, "done": s.done,
                 "current": None if row is None else {"file": row.file, "proposal": row.label,
                                                      "confidence": row.confidence, "cluster": row.cluster}}

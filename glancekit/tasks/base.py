@@ -191,6 +191,13 @@ class Task:
         """Pictures and tables for report.html, as (heading, items) sections. Default: none."""
         return []
 
+    def label_from_text(self, text: str) -> str:
+        """A label a person picked or typed (Label page, `glance review`) → the label as it is stored; one clear
+        error when the task has no such label. Class tasks: one of `labels`; a clock: any `h:mm`."""
+        if text in self.labels:
+            return text
+        raise GlanceError(f"'{text}' is not a label of task {self.name}: {', '.join(self.labels)}")
+
     def target_str(self, target: Any) -> str:
         return str(target)
 

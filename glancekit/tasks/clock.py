@@ -185,6 +185,12 @@ class ClockTask(Task):
     def collate_targets(self, targets: list[Any]) -> torch.Tensor:
         return torch.as_tensor(np.asarray(targets, dtype=np.int64).reshape(-1, 2))
 
+    def label_from_text(self, text: str) -> str:
+        parsed = parse_time(text)
+        if parsed is None:
+            raise GlanceError(f"'{text}' is not a time: type it as h:mm (e.g. 10:35)")
+        return synth_clock.time_str(*parsed)
+
     def target_str(self, target: Any) -> str:
         h, m = (int(v) for v in np.asarray(target).ravel()[:2])
         return synth_clock.time_str(h, m)
