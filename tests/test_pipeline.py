@@ -169,7 +169,7 @@ def test_one_object_photos_are_scored_as_photographed_and_pasted_into_scenes():
     from glancekit.tasks.clock import ClockPrediction
     pipe = _StubPipe("clock", "10:10", ClockPrediction("10:10", 0.8, 10, 10))
     r = score_one_object_photos(pipe, [clock_photo, clock_photo], [(10, 10), (10, 30)], seed=1)  # type: ignore[arg-type]
-    assert r["photo"] == {"found": 1.0, "exact": 0.5, "within1": 0.5, "within5": 0.5, "hour": 1.0,
+    assert r["photo"] == {"found": 1.0, "false_per_photo": 0.0, "exact": 0.5, "within1": 0.5, "within5": 0.5, "hour": 1.0,
                           "confidence_ece": pytest.approx(0.3)}  # said 80% sure, right half of the time
     assert r["scenes"] == pytest.approx(r["photo"]) and r["scenes_per_photo"] == 4
 

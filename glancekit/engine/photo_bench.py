@@ -100,9 +100,10 @@ def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any]
                             backgrounds: Any = (), scenes_per_photo: int = 4) -> dict[str, Any]:
     """Sources whose photos each show one object and say what it reads (a clock photo and its time):
     - `photos`: each photo as it is; found = the detector found anything, read by its most confident object;
+      false_per_photo = objects found beyond one;
     - `scenes`: each photo pasted `scenes_per_photo` times into a 640x480 background (its longer side 1/5 to
       1/2 of the scene's width, at a seeded place), so the true box is known: found = an object at IoU ≥ 0.5,
-      read by that object."""
+      read by that object; false_per_photo = objects found that are not it."""
     import cv2
 
     from ..data.images import load_image
@@ -112,9 +113,10 @@ def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any]
     frames = [pipe.predict(im) for im in images]
     first = [f.objects[0] if f.objects else None for f in frames]  # type: ignore[union-attr]
     photo = {"found": float(np.mean([o is not None for o in first])),
+             "false_per_photo": float(np.mean([max(0, len(f.objects) - 1) for f in frames])),  # type: ignore[union-attr]
              **reader.score_answers([o.answer if o else None for o in first], targets)}
     rng = np.random.default_rng(seed)
-    answers, found = [], []
+    answers, found, false = [], [], []
     for im in [im for im in images for _ in range(scenes_per_photo)]:
         rgb = im if im.ndim == 3 else np.repeat(im[..., None], 3, axis=2)
         scene = cv2.resize(background(rng, 640, backgrounds), (640, 480))
@@ -128,8 +130,9 @@ def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any]
         ious = iou_matrix(np.asarray([o.box for o in objs]).reshape(-1, 4), box)[:, 0] if objs else np.zeros(0)
         hit = objs[int(np.argmax(ious))] if len(ious) and ious.max() >= 0.5 else None
         found.append(hit is not None)
+        false.append(len(objs) - (hit is not None))
         answers.append(hit.answer if hit else None)
-    scenes = {"found": float(np.mean(found)),
+    scenes = {"found": float(np.mean(found)), "false_per_photo": float(np.mean(false)),
               **reader.score_answers(answers, [t for t in targets for _ in range(scenes_per_photo)])}
     return {"photos": len(items), "scenes_per_photo": scenes_per_photo, "photo": photo, "scenes": scenes}
 

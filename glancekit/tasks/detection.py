@@ -115,6 +115,8 @@ class DetectionTask(Task):
     default_threshold: ClassVar[float] = 0.3  # before calibration fits one
     # Zoom range of augmentation: <1 makes objects smaller (the photo shrinks into a grey border), >1 larger.
     zoom: ClassVar[tuple[float, float]] = (0.55, 1.4)
+    # Boxes overlapping a more confident one by this IoU are dropped (non-maximum suppression).
+    nms_iou: ClassVar[float] = 0.5
 
     @property
     def size(self) -> int:
@@ -263,7 +265,7 @@ class DetectionTask(Task):
 
     # ---- decoding and metrics ---------------------------------------------------------------
     def detections(self, outputs: np.ndarray) -> list[np.ndarray]:
-        return decode_maps(outputs, len(self.labels))
+        return decode_maps(outputs, len(self.labels), nms_iou=self.nms_iou)
 
     def decode(self, outputs: np.ndarray, meta: dict[str, Any]) -> list[Prediction]:
         thr = float(meta.get("threshold", self.default_threshold))
