@@ -67,8 +67,10 @@ def _open(source: str) -> cv2.VideoCapture:
 def record(task: Task, label: str, source: str, out: Path, box: str | None = None, every: int = 5,
            max_frames: int | None = None, weights: str | None = None, preview: bool = True,
            detector_weights: str | None = None) -> dict[str, Any]:
-    if label not in task.labels:
-        raise GlanceError(f"'{label}' is not a label of task {task.name}: {', '.join(task.labels)}")
+    if not task.labels:  # a clock's time changes while it is filmed: no one label for a recording
+        raise GlanceError(f"glance record saves crops under one class; {task.name} has no classes (label its "
+                          f"photos with `glance label {task.name} --pool DIR`)")
+    label = task.label_from_text(label)
     if every < 1:
         raise GlanceError("--every must be at least 1")
     predictor = None
