@@ -113,11 +113,13 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
         latency["torch_b64_ms"] = median_ms(lambda: model(t64), max(5, repeats // 5))
     onnx_path = wpath.with_suffix(".onnx")
     tmpdir = None
-    if not (onnx_path.is_file() and onnx_source_sha(onnx_path) == file_sha256(wpath)):
+    sess = onnx_session(onnx_path) if onnx_path.is_file() else None  # opened once: checked, then timed
+    if sess is None or onnx_source_sha(sess) != file_sha256(wpath):
         tmpdir = tempfile.mkdtemp(prefix="glance-bench-")
         onnx_path, _ = export(task, wpath, "onnx", Path(tmpdir) / "model.onnx")
+        sess = None
     try:
-        sess = onnx_session(onnx_path)
+        sess = sess or onnx_session(onnx_path)
         latency["onnx_b1_ms"] = median_ms(lambda: sess.run(None, {"input": x1}), repeats)
         latency["onnx_b64_ms"] = median_ms(lambda: sess.run(None, {"input": x64}), max(5, repeats // 5))
         onnx_out = np.concatenate([sess.run(None, {"input": x[i:i + 256]})[0] for i in range(0, len(x), 256)])
