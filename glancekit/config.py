@@ -38,6 +38,9 @@ class TrainConfig:
     # average is steadier than the weights of any one step (0.99 ≈ the last 100 steps).
     ema: float = 0.0
     augment: bool = True
+    # Keyword options of the task's augmentation, where it takes any (e.g. hand_keypoints `degrees: 180`
+    # for any in-plane rotation); unknown names are refused before training starts.
+    augment_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0                    # weights, augmentation, batch order (and renders, for synth data)
     # The train/val/test cut of a real set. Apart from `seed` so that runs with different seeds are scored
     # on the same held-out images (and `glance val/bench --seed` default to the same cut).

@@ -102,6 +102,27 @@ def test_augment_moves_keypoints_with_the_image():
         assert torch.dist(bright.flip(0), ya[i, 0, :2]) < 1.6
 
 
+def test_any_rotation_keeps_the_skeleton_and_unknown_options_are_refused():
+    """`augment_options: {degrees: 180}` turns hands anywhere in the plane (real hands point down and
+    across); the points turn about the centre, so their distances to it are kept up to the scale change."""
+    from glancekit.errors import GlanceError
+    task = get("hand_keypoints")
+    torch.manual_seed(1)
+    x = torch.zeros(64, 3, 128, 128)
+    y = torch.zeros(64, 21, 3)
+    y[:, :, 2] = 1
+    y[:, :, 0] = 63.5
+    y[:, :, 1] = torch.linspace(30, 60, 21)  # a vertical line of points above the centre
+    _, ya = task.augment(x, y, degrees=180, scale=0.0, shift_px=0.0)
+    r0 = torch.linalg.norm(y[..., :2] - 63.5, dim=-1)
+    assert torch.allclose(torch.linalg.norm(ya[..., :2] - 63.5, dim=-1), r0, atol=1e-2)
+    angle = torch.atan2(ya[:, 0, 1] - 63.5, ya[:, 0, 0] - 63.5)
+    assert (angle > 0).any() and (angle.abs() < 1.0).any()  # pointing down and sideways, not only up ±30°
+    task.check_augment_options({"degrees": 180})
+    with pytest.raises(GlanceError, match="does not take colour"):
+        task.check_augment_options({"colour": 1})
+
+
 def test_synth_train_predict_visualise_export(tmp_path, capsys):
     out = tmp_path / "hands"
     assert main(["synth", "hand_keypoints", "--out", str(out), "--n", "5", "--seed", "2"]) == 0

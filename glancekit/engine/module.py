@@ -148,7 +148,7 @@ class TaskModule(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         if self.cfg.augment:
-            x, y = self.task.augment(x, y)
+            x, y = self.task.augment(x, y, **self.cfg.augment_options)
         out = self.model(x)
         loss = self.task.loss(out, y)
         if self._teacher:

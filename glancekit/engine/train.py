@@ -197,6 +197,7 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
     _quiet_lightning()
     task = get(task_name)
     _check_multi_process(cfg)
+    task.check_augment_options(cfg.augment_options)
     main = is_main_process()
     if not main:
         console.quiet = True

@@ -146,8 +146,20 @@ class Task:
         return image, target
 
     def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random training-time changes of a preprocessed batch (and its targets). Default: none."""
+        """Random training-time changes of a preprocessed batch (and its targets). Default: none.
+        A task whose augmentation has knobs takes them as keyword arguments (`augment_options` of the
+        training config); `check_augment_options` refuses names it does not take."""
         return x, y
+
+    def check_augment_options(self, options: dict[str, Any]) -> None:
+        """One clear line for `augment_options` this task's `augment` does not take."""
+        import inspect
+        taken = [n for n, p in inspect.signature(self.augment).parameters.items()
+                 if p.kind == p.KEYWORD_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and n not in ("x", "y"))]
+        unknown = sorted(set(options) - set(taken))
+        if unknown:
+            raise GlanceError(f"augment_options: {self.name} does not take {', '.join(unknown)}"
+                              f" (it takes: {', '.join(taken) or 'none'})")
 
     # ---- model ------------------------------------------------------------------------------
     def build_model(self, **kwargs: Any) -> nn.Module:

@@ -172,11 +172,14 @@ class HandKeypointsTask(Task):
         img = np.clip((x.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
         return img, t
 
-    def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rotation ±30°, scale ±15%, shift ±8 px and horizontal flip move image and keypoints together
-        (a flipped right hand is a left hand: the keypoint order stays); then colour changes."""
+    def augment(self, x: torch.Tensor, y: torch.Tensor, degrees: float = 30.0, scale: float = 0.15,
+                shift_px: float = 8.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotation ±`degrees`, scale ±`scale`, shift ±`shift_px` and horizontal flip move image and
+        keypoints together (a flipped right hand is a left hand: the keypoint order stays); then colour
+        changes. `degrees: 180` is any in-plane rotation: real hands point down and across the frame,
+        which renders and HANDS' upright hands rarely show."""
         b, dev = x.shape[0], x.device
-        theta = aug.random_affine_theta(x, degrees=30, scale=0.15, shift_px=8, hflip=0.5)
+        theta = aug.random_affine_theta(x, degrees=degrees, scale=scale, shift_px=shift_px, hflip=0.5)
         x = aug.sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), padding="border")
         pts = aug.map_points(theta, y[..., :2], x.shape[-2], x.shape[-1])
         inside = ((pts >= 0) & (pts <= SIZE - 1)).all(-1).float()
