@@ -32,6 +32,12 @@ def test_portable_names_and_located_reads_them_back(tmp_path, monkeypatch):
                                              {"b": "glancekit/weights/gestures.pt"}], "n": 3, "s": "synth:val"}
     assert same_path("$GLANCE_DATA/gestures/hands_dataset", str(data))
     assert not same_path("runs/x/best.pt (on the machine that made it)", str(data))
+    # a folder given to --data and the labels file in it that a task's source list names are one data set
+    labels = tmp_path / "web" / "x" / "keypoints_mediapipe.json"
+    labels.parent.mkdir(parents=True)
+    labels.write_text("[]")
+    assert same_path(str(labels.parent), str(labels)) and same_path(str(labels), str(labels.parent))
+    assert not same_path(str(labels.parent.parent), str(labels))
 
 
 def _cfg(**options) -> TrainConfig:

@@ -290,11 +290,17 @@ def recorded_split(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def same_path(a: Any, b: Any) -> bool:
-    """Whether two recorded paths name one file or folder (a shipped card's `$GLANCE_DATA/...` included)."""
+    """Whether two recorded paths name one data set (a shipped card's `$GLANCE_DATA/...` included): the same
+    file or folder, or a folder and a labels file in it (`--data web/X` reads `web/X/keypoints_mediapipe.json`,
+    which is how the task's source list names it). Erring towards "the same" is the safe side: the source
+    is then scored on its held-out part only."""
+    if a is None or b is None:
+        return False
     try:
-        return a is not None and b is not None and located(a).resolve() == located(b).resolve()
+        pa, pb = located(a).resolve(), located(b).resolve()
     except OSError:
         return False
+    return pa == pb or (pa.is_file() and pa.parent == pb) or (pb.is_file() and pb.parent == pa)
 
 
 def kept_split(parent: dict[str, Any], data: str | Path) -> dict[str, Any] | None:
