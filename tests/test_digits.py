@@ -58,6 +58,8 @@ def test_decode_applies_threshold():
     assert p1.label == "4" and p1.index == 4 and p1.confidence > 0.99
     assert p2.label == NOT_A_DIGIT and p2.index == -1
     assert p1.to_dict()["top"][0][0] == "4"
+    # the answer says which threshold decided it (the Draw page shows why it said not_a_digit)
+    assert p1.to_dict()["threshold"] == 0.5 and p2.threshold == 0.5 and p2.confidence < 0.5
 
 
 def test_calibrate_takes_percentile_of_correct_confidence():

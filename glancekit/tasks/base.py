@@ -45,10 +45,13 @@ class Prediction:
 
 @dataclass
 class ClassPrediction(Prediction):
-    """A class label, its index (-1 when rejected) and the top classes with their probabilities."""
+    """A class label, its index (-1 when rejected) and the top classes with their probabilities;
+    `threshold`: for a task that may answer "none of these", the confidence below which it does (so a
+    user can see why an answer was rejected), else None."""
 
     index: int = -1
     top: list[tuple[str, float]] = field(default_factory=list)
+    threshold: float | None = None
 
     def columns(self) -> dict[str, Any]:
         return {"top": " ".join(f"{n}:{p:.3f}" for n, p in self.top)}
@@ -352,6 +355,7 @@ class TrustedThreshold:
         thr = float(meta.get("threshold", 0.0))
         preds = super().decode(outputs, meta)  # type: ignore[misc]
         for p in preds:
+            p.threshold = thr  # type: ignore[attr-defined]
             if p.confidence < thr:
                 p.label, p.index = self.reject_label, -1
         return preds

@@ -88,6 +88,13 @@ function describe(task, pred) {
     detail = '<table class="bars">' + pred.top.map(([n, p]) =>
       `<tr><td>${esc(n)}</td><td style="width:120px"><div class="bar" style="width:${Math.round(p * 100)}%"></div></td><td>${(p * 100).toFixed(1)}%</td></tr>`).join("") + "</table>";
   }
+  if (typeof pred.threshold === "number" && pred.top && pred.top.length) {
+    // Why the answer is what it is: a task with a reject option answers only above its threshold.
+    const [best, pb] = pred.top[0], thr = (pred.threshold * 100).toFixed(1);
+    detail += pred.index === -1
+      ? `<div class="why" data-rejected="1">${esc(pred.label)}: the best guess, ${esc(best)}, has ${(pb * 100).toFixed(1)}%, under the threshold of ${thr}%</div>`
+      : `<div class="why">answered: ${(pb * 100).toFixed(1)}% is over the threshold of ${thr}% (below it: unsure)</div>`;
+  }
   if (task === "eyes") {
     detail = `<div>p(open) ${(pred.open_prob * 100).toFixed(1)}%</div><div style="width:150px;background:#ddd"><div class="bar" style="width:${Math.round(pred.open_prob * 100)}%"></div></div>`;
   }
