@@ -170,7 +170,7 @@ def test_tiny_run_predicts_a_gesture(tmp_path, monkeypatch):
     assert real_block["images"] == sizes["test"] and "held out" in real_block["part"]
     assert bench["worst_source"] == {"name": "gestures/hands_dataset", "metric": "weighted_f1",
                                      "value": real_block["metrics"]["weighted_f1"],
-                                     "interval": real_block["metrics_ci95"]["weighted_f1"]}
+                                     "interval": real_block["metrics_ci95"]["weighted_f1"], "among": "all sources"}
     # a synthetic spec of the user's own keeps the real block; a real folder of theirs is the benchmark
     assert main(["bench", "gestures", "--weights", str(run / "weights" / "best.pt"), "--repeats", "2",
                  "--data", "synth:test:18", "--out", str(tmp_path / "b2.json")]) == 0

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from glancekit.cli import main
-from glancekit.engine.sources import task_sources, trained_split
+from glancekit.engine.sources import MIN_IMAGES_FOR_WORST, pick_worst, task_sources, trained_split
 from glancekit.tasks import get
 
 from .conftest import render_digit
@@ -49,10 +49,25 @@ def test_bench_scores_every_source_and_names_the_worst(tmp_path: Path, tiny_run:
     for name in ("digits_other/a+canvas", "digits_other/b+scans"):
         assert sources[name]["images"] == 20 and sources[name]["part"] == "all (never trained on)"
     acc = {n: s["metrics"]["answered_right"] for n, s in sources.items()}  # digits: "unsure" counts as wrong
-    worst = min(acc, key=acc.get)
+    worst = min(("digits_other/a+canvas", "digits_other/b+scans"), key=acc.get)  # the headline is never trained on
     assert b["worst_source"]["name"] == worst and b["worst_source"]["value"] == acc[worst]
+    assert b["worst_source"]["among"].startswith("sources never trained on")
     lo, hi = b["worst_source"]["interval"]
     assert lo <= acc[worst] <= hi
     # a source folder that is gone is simply not listed
     shutil.rmtree(root / "digits_other" / "b+scans")
     assert [s.name for s in task_sources(get("digits"))] == ["mnist", "digits_other/a+canvas"]
+
+
+def test_the_headline_is_the_worst_source_never_trained_on_with_enough_images():
+    big, small = MIN_IMAGES_FOR_WORST, MIN_IMAGES_FOR_WORST - 1
+    values = {"trained, held-out part": 0.1, "unseen tiny": 0.2, "unseen a": 0.6, "unseen b": 0.5}
+    sizes = {"trained, held-out part": big, "unseen tiny": small, "unseen a": big, "unseen b": big}
+    unseen = {"unseen tiny", "unseen a", "unseen b"}
+    assert pick_worst(values, sizes, unseen, "max")[0] == "unseen b"
+    assert pick_worst(values, sizes, unseen, "min")[0] == "unseen a"  # lower is better: the highest is worst
+    # no unseen source big enough: any big enough one; none big enough: all of them
+    assert pick_worst(values, sizes, {"unseen tiny"}, "max") == ("trained, held-out part",
+                                                                 f"sources with at least {big} images")
+    assert pick_worst(values, dict.fromkeys(values, 1), set(), "max") == ("trained, held-out part", "all sources")
+    assert pick_worst({}, {}, set(), "max") is None

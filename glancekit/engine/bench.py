@@ -157,7 +157,7 @@ def bench(task: Task, weights: str | Path | None, data: str | Path | None, split
         key, _ = headline(task)
         worst = by_source["worst_source"]
         print_rows(figure_rows(by_source["sources"], key), f"real sources, one by one (worst: {worst['name']}, "
-                                                f"{key} {worst['value']:.4f})")
+                                                f"{key} {worst['value']:.4f}, among {worst['among']})")
     print_metrics({**ev.metrics, **{f"latency {k}": v for k, v in latency.items()}, "params": result["params"],
                    "weights KiB": round(result["weights_bytes"] / 1024, 1), "onnx KiB": round(onnx_size / 1024, 1),
                    "onnx max abs diff": onnx_diff},

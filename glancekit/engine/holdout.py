@@ -87,9 +87,10 @@ def audit_by_source(task: Task, cfg: TrainConfig, data: list[str] | None = None,
         write_run_json(run_dir, status="failed" if not isinstance(e, KeyboardInterrupt) else "interrupted",
                        error=f"{e.__class__.__name__}: {e}", duration_s=round(time.time() - started, 1))
         raise
-    worst = worst_source(results, key, mode)
-    if worst is None:
+    picked = worst_source(results, key, mode)
+    if picked is None:
         raise GlanceError(f"no held-out source has the {key} figure")
+    worst = picked[0]
     rows = figure_rows(results, key, "held-out source")
     print_rows(rows, f"{task.name}: each source scored by a model trained without it (worst: {worst})")
     rp.write_report(run_dir / "report.html", f"glance audit {task.name} --by-source",

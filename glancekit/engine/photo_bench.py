@@ -25,10 +25,7 @@ from ..output import print_rows
 from ..runs.store import atomic_write_text
 from ..tasks import Task, get
 from .pipeline import Pipeline
-from .sources import task_sources, trained_split, untrained_part
-
-
-MIN_PHOTOS_FOR_WORST = 20
+from .sources import NEVER_TRAINED, pick_worst, task_sources, trained_split, untrained_part
 
 
 class _LabelledBoxes:
@@ -195,12 +192,13 @@ def photo_bench(task: Task, weights: str | None = None, out: str | Path | None =
                          "MediaPipe's, the mediapipe peer is scored against its own boxes)" if peer else "")}
     boxed = {n: r for n, r in results.items() if r["kind"] == "boxes"}
     if boxed:
-        # The headline is the worst source with enough photos to mean something (3 held-out photos do not).
-        judged = {n: r for n, r in boxed.items() if r["photos"] >= MIN_PHOTOS_FOR_WORST} or boxed
-        worst = min(judged, key=lambda n: judged[n]["found_right"])
-        result["worst_source"] = {"name": worst, "found_right": boxed[worst]["found_right"],
-                                  "among": f"sources with at least {MIN_PHOTOS_FOR_WORST} photos"
-                                  if len(judged) < len(boxed) else "all sources"}
+        # The headline: the worst source neither model trained on, with enough photos to mean something.
+        unseen = {n for n, r in boxed.items() if r["part"].startswith(NEVER_TRAINED) and not r["reader_trained_on_part"]}
+        picked = pick_worst({n: r["found_right"] for n, r in boxed.items()},
+                            {n: r["photos"] for n, r in boxed.items()}, unseen, "max")
+        assert picked is not None  # boxed is not empty
+        worst, among = picked
+        result["worst_source"] = {"name": worst, "found_right": boxed[worst]["found_right"], "among": among}
         rows = [{"source": n, "part": r["part"].split(" (")[0], "photos": str(r["photos"]), "found": f"{r['found']:.3f}",
                  "found right": f"{r['found_right']:.3f}", "false/photo": f"{r['false_per_photo']:.2f}",
                  "ms/photo": f"{r['ms_per_photo']:.0f}",

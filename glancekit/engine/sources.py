@@ -5,7 +5,8 @@ rooms and cameras, and users only meet the second kind. So `glance bench` scores
 task (`Task.real_sources`, paths under the shared data root, globs allowed: one match = one source)
 separately: a source the weights trained on (their split's `data_path` or `--mix` set) is scored on exactly
 the part training held out, any other source on all of it. The worst source by the task's headline metric
-is the figure to quote; renders come second.
+is the figure to quote (among sources never trained on, when there are any: a held-out part of a trained
+source is the same people and rooms); renders come second.
 """
 from __future__ import annotations
 
@@ -41,6 +42,25 @@ def task_sources(task: Task, root: Path | None = None) -> list[Source]:
     return found
 
 
+NEVER_TRAINED = "all (never trained on)"
+# A source with fewer images than this is not the headline while a larger one can be (3 held-out photos
+# give an interval as wide as the scale).
+MIN_IMAGES_FOR_WORST = 15
+
+
+def pick_worst(values: dict[str, float], sizes: dict[str, int], unseen: set[str], mode: str
+               ) -> tuple[str, str] | None:
+    """The worst source by `values` ("max": higher is better) and which sources it was picked among: those
+    never trained on (`unseen`) with at least MIN_IMAGES_FOR_WORST images, else any with that many, else all."""
+    enough = {n for n in values if sizes.get(n, 0) >= MIN_IMAGES_FOR_WORST}
+    pools = [(enough & unseen, f"sources never trained on with at least {MIN_IMAGES_FOR_WORST} images"),
+             (enough, f"sources with at least {MIN_IMAGES_FOR_WORST} images"), (set(values), "all sources")]
+    for names, among in pools:
+        if names:
+            return (min if mode == "max" else max)(sorted(names), key=values.__getitem__), among
+    return None
+
+
 def headline(task: Task) -> tuple[str, str]:
     """The metric a source is judged by, and whether higher is better ("max") or lower ("min")."""
     return task.headline_metric or task.select_metric.removeprefix("val_"), task.select_mode
@@ -56,15 +76,17 @@ def untrained_part(task: Task, meta: dict[str, Any], path: Path) -> tuple[Any, s
     split held out where they trained on `path`, else all of it."""
     split = trained_split(meta, path)
     if split is None:
-        return load_eval_samples(task, path), "all (never trained on)"
+        return load_eval_samples(task, path), NEVER_TRAINED
     return (load_eval_samples(task, path, "test", int(split["seed"]), split.get("val_frac"), split.get("test_frac"),
                               bool(split.get("grouped", False))), "the test part training held out")
 
 
-def worst_source(figures: dict[str, dict[str, Any]], key: str, mode: str) -> str | None:
-    """The source whose `key` is worst ("max": higher is better), among those that have it."""
+def worst_source(figures: dict[str, dict[str, Any]], key: str, mode: str) -> tuple[str, str] | None:
+    """The source whose `key` is worst among those that have it (see pick_worst), and what it was picked
+    among. A figure without a `part` is of a source held out whole (leave-one-source-out)."""
     judged = {n: f["metrics"][key] for n, f in figures.items() if key in f["metrics"]}
-    return (min if mode == "max" else max)(judged, key=judged.__getitem__) if judged else None
+    return pick_worst(judged, {n: int(f["images"]) for n, f in figures.items()},
+                      {n for n, f in figures.items() if f.get("part", NEVER_TRAINED) == NEVER_TRAINED}, mode)
 
 
 def figure_rows(figures: dict[str, dict[str, Any]], key: str, label: str = "source") -> list[dict[str, str]]:
@@ -92,8 +114,9 @@ def score_sources(task: Task, infer: Callable[[np.ndarray], np.ndarray], meta: d
                              "metrics_ci95": intervals(task, ev.outputs, ev.targets, meta)}
     out: dict[str, Any] = {"sources": results}
     key, mode = headline(task)
-    name = worst_source(results, key, mode)
-    if name is not None:
+    worst = worst_source(results, key, mode)
+    if worst is not None:
+        name, among = worst
         out["worst_source"] = {"name": name, "metric": key, "value": results[name]["metrics"][key],
-                               "interval": results[name]["metrics_ci95"].get(key)}
+                               "interval": results[name]["metrics_ci95"].get(key), "among": among}
     return out
