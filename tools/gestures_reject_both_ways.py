@@ -2,26 +2,27 @@
 
     python tools/gestures_reject_both_ways.py [WEIGHTS ...]      (default: the shipped model)
 
-Two sets: 600 rendered hands in random poses (other hand poses), and 600 random square patches of HANDS
-photos (backgrounds, faces, objects; a patch can hold a hand). The other direction, real gestures
-answered `no_gesture`, is `wrongly_rejected` in `glance bench gestures`, per source.
+Two sets: 600 rendered hands in random poses (other hand poses), and 600 random square patches of the
+background photos of the benchmark's renders (HANDS photos at 256 px: backgrounds, faces, objects; a
+patch can hold a hand). The other direction, real gestures answered `no_gesture`, is `wrongly_rejected`
+in `glance bench gestures`, per source.
 """
 from __future__ import annotations
 
 import sys
 
-import cv2
 import numpy as np
 
 import glancekit
-from glancekit.data.locations import data_root
+from glancekit.data.locations import default_backgrounds
+from glancekit.data.synth import load_photos
 from glancekit.synth import hands as synth_hands
+from glancekit.tasks import get
 
 
 def non_gestures(n: int = 600, seed: int = 123) -> dict[str, list[np.ndarray]]:
     rng = np.random.default_rng(seed)
-    files = sorted((data_root() / "gestures/hands_dataset/images").glob("*"))[1:400:2]
-    photos = [cv2.imread(str(f))[..., ::-1] for f in files]
+    photos = load_photos(default_backgrounds(get("gestures")))[1::2]  # the half the benchmark's renders use
     poses = [synth_hands.render_hand(rng, 96, gesture="random", photos=photos, facing=60).image for _ in range(n)]
     patches = []
     for _ in range(n):
