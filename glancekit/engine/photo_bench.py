@@ -151,6 +151,7 @@ def photo_bench(task: Task, weights: str | None = None, out: str | Path | None =
     pipe = Pipeline(task, weights)
     holder = _LabelledBoxes(det, task)
     results: dict[str, Any] = {}
+    unseen: set[str] = set()  # sources neither the detector nor the reader trained on
     for src in task_sources(task):
         try:
             samples = read_dataset(src.path, holder)  # type: ignore[arg-type]
@@ -171,10 +172,12 @@ def photo_bench(task: Task, weights: str | None = None, out: str | Path | None =
             continue
         keep = {str(Path(i).resolve()) for i in held.items}
         samples = samples.subset([i for i, it in enumerate(samples.items) if str(Path(it).resolve()) in keep])
-        part = f"{part} (detector)"
         if len(samples) == 0:
             continue
         reader_split = trained_split(pipe.readers[0].meta, src.path)
+        if part == NEVER_TRAINED and reader_split is None:
+            unseen.add(src.name)
+        part = f"{part} (detector)"
         results[src.name] = {"kind": "boxes", "part": part, "reader_trained_on_part": reader_split is not None,
                              **score_photos(pipe, samples.items, samples.targets)}
         if peer:
@@ -193,7 +196,6 @@ def photo_bench(task: Task, weights: str | None = None, out: str | Path | None =
     boxed = {n: r for n, r in results.items() if r["kind"] == "boxes"}
     if boxed:
         # The headline: the worst source neither model trained on, with enough photos to mean something.
-        unseen = {n for n, r in boxed.items() if r["part"].startswith(NEVER_TRAINED) and not r["reader_trained_on_part"]}
         picked = pick_worst({n: r["found_right"] for n, r in boxed.items()},
                             {n: r["photos"] for n, r in boxed.items()}, unseen, "max")
         assert picked is not None  # boxed is not empty
