@@ -41,9 +41,9 @@ def test_augment_keeps_shapes_and_marks_outliers():
     task = get("digits")
     x = torch.rand(64, 1, 28, 28)
     y = torch.randint(0, 10, (64,))
-    xa, ya = task.augment(x, y)
+    xa, ya = task.augment(x, y, outliers=0.25, strokes=True)
     assert xa.shape == x.shape and 0 <= xa.min() and xa.max() <= 1
-    assert (ya == -1).sum() == round(64 * task.outlier_frac)
+    assert (ya == -1).sum() == 16
     loss = task.loss(torch.randn(64, 10, requires_grad=True), ya)
     loss.backward()
     assert torch.isfinite(loss)
@@ -115,3 +115,23 @@ def test_non_digits_are_seeded():
     b, _ = make_non_digits(8, seed=1)
     assert all(np.array_equal(i, j) for i, j in zip(a, b))
     assert set(ka) == {"blank", "noise", "scribble", "letter"}
+
+
+def test_continental_styles_draw_only_on_their_digits():
+    from glancekit.tasks.digits import continental_styles
+    rng = np.random.default_rng(0)
+    labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    x = torch.from_numpy(np.stack([mnist_preprocess(render_digit(d, rng, size=112)) for d in labels]))
+    out = continental_styles(x, torch.tensor(labels), 1.0, np.random.default_rng(1))
+    changed = [(out[i] - x[i]).abs().max().item() > 0.1 for i in range(10)]
+    assert [d for d, c in zip(labels, changed) if c] and all(d in (1, 2, 4, 7, 9) for d, c in zip(labels, changed) if c)
+    seven = labels.index(7)  # a crossbar adds ink; a 4's stem above its bar takes some away
+    assert out[seven].sum() > x[seven].sum()
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_strokes_are_ink_on_paper():
+    from glancekit.tasks.digits import make_strokes
+    imgs = make_strokes(10, seed=0)
+    assert len(imgs) == 10 and all(i.shape == (112, 112) and i.dtype == np.uint8 for i in imgs)
+    assert all(mnist_preprocess(i).max() > 0.5 for i in imgs)  # each one has ink preprocessing keeps
