@@ -270,6 +270,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("task")
     s.add_argument("--weights", required=True)
     s.add_argument("--data", help="data to benchmark the card on (default: the task's shared set)")
+    s.add_argument("--audit", help="a `glance audit TASK --by-source` run of the same recipe: the card then "
+                                   "carries each source's figure when held out, and the worst")
     for command in sub.choices.values():
         for action in command._actions:
             if action.help is None and action.dest in COMMON_HELP:
@@ -532,7 +534,7 @@ def _cmd_fuse(a: argparse.Namespace) -> None:
 def _cmd_ship(a: argparse.Namespace) -> None:
     from .engine.bench import ship
     from .tasks import get
-    ship(get(a.task), Path(a.weights), a.data)
+    ship(get(a.task), Path(a.weights), a.data, Path(a.audit) if a.audit else None)
 
 
 COMMANDS: dict[str, Any] = {

@@ -71,3 +71,45 @@ def test_the_headline_is_the_worst_source_never_trained_on_with_enough_images():
                                                                  f"sources with at least {big} images")
     assert pick_worst(values, dict.fromkeys(values, 1), set(), "max") == ("trained, held-out part", "all sources")
     assert pick_worst({}, {}, set(), "max") is None
+
+
+def _audit_run(folder: Path, status: str = "done", task: str = "digits") -> Path:
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps({"task": task, "kind": "audit_by_source", "status": status,
+                                                 "epochs": 3}))
+    figures = {name: {"images": n, "metrics": {"answered_right": v, "accuracy": v + 0.01},
+                      "metrics_ci95": {"answered_right": [v - 0.05, v + 0.05]}}
+               for name, n, v in (("mnist", 30, 0.9), ("digits_other/a+scans", 20, 0.8), ("digits_other/tiny", 5, 0.1))}
+    (folder / "by_source.json").write_text(json.dumps(figures))
+    return folder
+
+
+def test_a_card_carries_the_leave_one_source_out_figures_of_its_weights(tmp_path: Path, tiny_run: Path):
+    import pytest
+    import torch
+
+    from glancekit.engine.bench import held_out_figures, write_card
+    from glancekit.errors import GlanceError
+    task = get("digits")
+    held = held_out_figures(task, _audit_run(tmp_path / "audit"))["held_out_sources"]
+    # the worst source with enough images to mean something; the 5-image one does not count
+    assert held["metric"] == "answered_right" and held["worst"]["name"] == "digits_other/a+scans"
+    assert held["worst"]["answered_right"] == 0.8 and held["sources"]["mnist"]["images"] == 30
+    assert "3 epochs" in held["what"]
+    for bad in (_audit_run(tmp_path / "running", status="running"), _audit_run(tmp_path / "clock", task="clock"),
+                tmp_path / "nothing"):
+        with pytest.raises(GlanceError, match="--audit"):
+            held_out_figures(task, bad)
+    weights = tmp_path / "w" / "digits.pt"
+    weights.parent.mkdir()
+    shutil.copy(tiny_run / "weights" / "best.pt", weights)
+    from glancekit.engine.checkpoint import file_sha256
+    write_card(task, weights, {"held_out_sources": {**held, "weights_sha256": file_sha256(weights)}})
+    assert json.loads(weights.with_suffix(".json").read_text())["held_out_sources"]["worst"]["answered_right"] == 0.8
+    write_card(task, weights, {})  # the same weights benched again: the audit stays theirs
+    assert "held_out_sources" in json.loads(weights.with_suffix(".json").read_text())
+    ckpt = torch.load(weights, weights_only=False)
+    ckpt["meta"]["epoch"] = 99  # other weights in the same place: the audit was of another recipe's weights
+    torch.save(ckpt, weights)
+    write_card(task, weights, {})
+    assert "held_out_sources" not in json.loads(weights.with_suffix(".json").read_text())

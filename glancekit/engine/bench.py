@@ -20,6 +20,7 @@ import torch
 from ..data.dataset import prepare
 from ..data.locations import data_root, default_backgrounds, default_data, portable_record
 from ..data.synth import load_photos, parse_spec, synth_samples
+from ..errors import GlanceError
 from ..output import print_metrics, print_rows
 from ..runs.store import atomic_write_text
 from ..tasks import Task
@@ -188,18 +189,52 @@ def write_card(task: Task, wpath: Path, extra: dict[str, Any]) -> Path:
         else:
             card.pop(key, None)  # a card kept from older weights must not describe these with their story
     card["mirror_averaged"] = bool(ckpt["model_kwargs"].get("flip_average"))
+    if card.get("held_out_sources", {}).get("weights_sha256") != card["weights_sha256"]:
+        card.pop("held_out_sources", None)  # the audit of the recipe of other weights
     card.update(extra)
     # a card travels with the package: it names only what a user can find (data/locations.py)
     atomic_write_text(card_path, json.dumps(portable_record(card), indent=2, default=str))
     return card_path
 
 
-def ship(task: Task, weights: Path, data: str | Path | None) -> None:
+def held_out_figures(task: Task, audit_run: Path) -> dict[str, Any]:
+    """The card's record of a `glance audit TASK --by-source` run: per source, the figure of the recipe
+    trained without it, and the worst of them (the headline: people the recipe never saw)."""
+    from .sources import headline, worst_source
+    path = audit_run / "by_source.json" if audit_run.is_dir() else audit_run
+    if not path.is_file():
+        raise GlanceError(f"--audit: {path} is not a leave-one-source-out run (glance audit {task.name} --by-source)")
+    run_json = path.parent / "run.json"
+    run = json.loads(run_json.read_text()) if run_json.is_file() else {}
+    if run.get("task", task.name) != task.name or run.get("kind", "audit_by_source") != "audit_by_source":
+        raise GlanceError(f"--audit: {path.parent} is not a glance audit {task.name} --by-source run")
+    if run.get("status", "done") != "done":
+        raise GlanceError(f"--audit: {path.parent} did not finish (status {run['status']}): not every source was held out")
+    figures = json.loads(path.read_text())
+    key, mode = headline(task)
+    picked = worst_source(figures, key, mode)
+    if picked is None:
+        raise GlanceError(f"--audit: no held-out source in {path} has the {key} figure")
+    sources = {n: {"images": f["images"], key: f["metrics"].get(key), "interval": f["metrics_ci95"].get(key),
+                   "accuracy": f["metrics"].get("accuracy")} for n, f in figures.items()}
+    return {"held_out_sources": {
+        "what": f"each source scored by the recipe trained on the other sources (glance audit {task.name} "
+                f"--by-source, {run.get('epochs', '?')} epochs); the worst is the headline",
+        "metric": key, "sources": sources, "worst": {"name": picked[0], **sources[picked[0]]}}}
+
+
+def ship(task: Task, weights: Path, data: str | Path | None, audit_run: Path | None = None) -> None:
     """Put weights into glancekit/weights/TASK.pt (their meta naming only what a user can find), export
-    TASK.onnx, bench and write TASK.json. Shipping the shipped file again refreshes all three."""
+    TASK.onnx, bench and write TASK.json. Shipping the shipped file again refreshes all three.
+    `audit_run`: a leave-one-source-out run of the recipe that made the weights, whose figures the card
+    then carries (checked before anything is written)."""
+    held_out = held_out_figures(task, audit_run) if audit_run else {}
     ckpt = load_checkpoint(weights, task)
     target = WEIGHTS_DIR / f"{task.name}.pt"
     write_checkpoint(target, {**ckpt, "meta": portable_record(ckpt["meta"])})
     export(task, target, "onnx")
     bench(task, target, data, update_card=True, out=WEIGHTS_DIR.parent.parent / "runs" / task.name / "bench.json")
+    if held_out:
+        held_out["held_out_sources"]["weights_sha256"] = file_sha256(target)
+        write_card(task, target, held_out)
     print(f"shipped {target} (+ .onnx, .json)")
