@@ -1,5 +1,5 @@
-"""What a reject threshold fitted on validation does to sources a model never saw, for a task with a reject
-option (digits' `not_a_digit`), from the folds of a leave-one-source-out run.
+"""What a reject threshold fitted on validation does to sources a model never saw, for digits (`not_a_digit`:
+the task whose `rejection` scores generated non-digits), from the folds of a leave-one-source-out run.
 
     python tools/reject_rate_on_unseen_sources.py runs/digits/loso1207 [RATE ...]   (default 0.01 0.005 0.0025)
 

@@ -1,6 +1,6 @@
 """digits: one handwritten digit → 0–9, or "not_a_digit".
 
-Lineage: the MNIST CNN with a drawing window. Three things make it work on drawings and photos and
+Lineage: the MNIST CNN with a drawing window. These make it work on drawings, scans and photos and
 not only on MNIST itself:
 
 * preprocessing that does what MNIST's creators did — find the ink (either polarity), crop to it, fit
@@ -9,6 +9,9 @@ not only on MNIST itself:
 * augmentation of stroke shape (affine, elastic) and stroke thickness, since pens and canvases differ;
 * scans: a quarter of each batch stretched to fill the digit's cell (as Semeion and USPS did) and a
   quarter at low resolution, some with binary ink;
+* other countries' handwriting (`continental_styles`): crossed 7s, flagged 1s, open 4s, looped 2s and
+  hooked 9s drawn into half of those digits, and a head that pools to 2x2 cells so it sees where a
+  stroke lies;
 * a threshold fitted on validation so that 1% of real validation digits fall below it (the answer is
   then "not_a_digit"), helped by outlier exposure: blank, noise, scribble images and letters and symbols
   in the machine's fonts (none that people write like a digit) are trained towards the uniform
@@ -189,7 +192,7 @@ def continental_styles(x: torch.Tensor, y: torch.Tensor, prob: float, rng: np.ra
         if len(ys) < 5:
             continue
         level = _ink_level(a)
-        thick = 1 if (a > 0.3).sum() < 60 else 2
+        thick = 1 if len(ys) < 60 else 2  # thin digits get a thin pen
         y0, y1 = int(ys.min()), int(ys.max())
         if labels[i] == 7:  # a bar across the stem, a little below the middle, about as wide as the 7's top
             row = int(round(y0 + (y1 - y0) * rng.uniform(0.45, 0.65)))
