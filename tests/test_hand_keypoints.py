@@ -123,6 +123,27 @@ def test_any_rotation_keeps_the_skeleton_and_unknown_options_are_refused():
         task.check_augment_options({"colour": 1})
 
 
+def test_degrade_changes_the_picture_not_the_points():
+    """`augment_options: {degrade: p}` makes a share of the crops greyscale, dark, blurred or noisy; the
+    points are those of the same crops without it."""
+    from glancekit.data.augment import degrade
+    task = get("hand_keypoints")
+    img = sh.render_hand(np.random.default_rng(0), 128).image
+    x = torch.from_numpy(img).permute(2, 0, 1).float().div(127.5).sub(1)[None].repeat(64, 1, 1, 1)
+    y = torch.zeros(64, 21, 3)
+    y[..., :2], y[..., 2] = 64.0, 1.0
+    torch.manual_seed(2)
+    plain, yp = task.augment(x, y)
+    torch.manual_seed(2)
+    worse, yd = task.augment(x, y, degrade=1.0)
+    assert torch.equal(yp, yd)
+    changed = (worse - plain).abs().flatten(1).mean(1) > 1e-3
+    assert changed.float().mean() > 0.8 and worse.min() >= -1 and worse.max() <= 1
+    assert (worse.flatten(1).mean(1) < plain.flatten(1).mean(1)).float().mean() > 0.9  # darker (gamma > 1)
+    assert torch.equal(degrade(x, 0.0), x)
+    task.check_augment_options({"degrees": 180, "degrade": 0.5})
+
+
 def test_synth_train_predict_visualise_export(tmp_path, capsys):
     out = tmp_path / "hands"
     assert main(["synth", "hand_keypoints", "--out", str(out), "--n", "5", "--seed", "2"]) == 0

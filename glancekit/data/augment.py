@@ -67,3 +67,22 @@ def sample(x: torch.Tensor, grid: torch.Tensor, padding: str = "zeros") -> torch
 def per_image(b: int, prob: float, device: torch.device) -> torch.Tensor:
     """A (B, 1, 1, 1) boolean mask: which images get an optional change."""
     return torch.rand(b, 1, 1, 1, device=device) < prob
+
+
+def degrade(x: torch.Tensor, prob: float) -> torch.Tensor:
+    """What cheap cameras and dim rooms do to a picture, each change to a share `prob` of the images of a
+    (B, 3, H, W) batch in [-1, 1]: greyscale, darkening (gamma 1.2–2.5), blur (3x3 box) and sensor noise.
+    Photos of people other than the training ones differ from them in these more than in anything else."""
+    b, dev = x.shape[0], x.device
+    if prob <= 0:
+        return x
+    grey = x.mean(1, keepdim=True).expand_as(x)
+    x = torch.where(per_image(b, prob * 0.5, dev), grey, x)
+    gamma = 1.2 + 1.3 * torch.rand(b, 1, 1, 1, device=dev)
+    dark = ((x + 1) / 2).clamp(0, 1) ** gamma * 2 - 1
+    x = torch.where(per_image(b, prob, dev), dark, x)
+    blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    x = torch.where(per_image(b, prob, dev), blurred, x)
+    noise = torch.randn_like(x) * (0.02 + 0.08 * torch.rand(b, 1, 1, 1, device=dev))
+    x = torch.where(per_image(b, prob, dev), x + noise, x)
+    return x.clamp(-1, 1)

@@ -173,11 +173,12 @@ class HandKeypointsTask(Task):
         return img, t
 
     def augment(self, x: torch.Tensor, y: torch.Tensor, degrees: float = 30.0, scale: float = 0.15,
-                shift_px: float = 8.0) -> tuple[torch.Tensor, torch.Tensor]:
+                shift_px: float = 8.0, degrade: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotation ±`degrees`, scale ±`scale`, shift ±`shift_px` and horizontal flip move image and
         keypoints together (a flipped right hand is a left hand: the keypoint order stays); then colour
         changes. `degrees: 180` is any in-plane rotation: real hands point down and across the frame,
-        which renders and HANDS' upright hands rarely show."""
+        which renders and HANDS' upright hands rarely show. `degrade`: the share of images made greyscale,
+        dark, blurred or noisy (`augment.degrade`)."""
         b, dev = x.shape[0], x.device
         theta = aug.random_affine_theta(x, degrees=degrees, scale=scale, shift_px=shift_px, hflip=0.5)
         x = aug.sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), padding="border")
@@ -187,7 +188,7 @@ class HandKeypointsTask(Task):
         gain = 1 + (torch.rand(b, 3, 1, 1, device=dev) * 2 - 1) * 0.15
         x = (x * gain * (0.7 + 0.6 * torch.rand(b, 1, 1, 1, device=dev))
              + (torch.rand(b, 1, 1, 1, device=dev) * 2 - 1) * 0.2)
-        return x.clamp(-1, 1), y
+        return aug.degrade(x.clamp(-1, 1), degrade), y
 
     # ---- model ------------------------------------------------------------------------------
     def build_model(self, flip_average: bool = False, **kwargs: Any) -> nn.Module:
