@@ -72,7 +72,8 @@ def per_image(b: int, prob: float, device: torch.device) -> torch.Tensor:
 def degrade(x: torch.Tensor, prob: float) -> torch.Tensor:
     """What cheap cameras and dim rooms do to a picture, each change to a share `prob` of the images of a
     (B, 3, H, W) batch in [-1, 1]: greyscale, darkening (gamma 1.2–2.5), blur (3x3 box) and sensor noise.
-    Photos of people other than the training ones differ from them in these more than in anything else."""
+    Real sources differ from renders and from each other in these (a dark room, 128 px greyscale
+    frames); the change is applied after the geometric ones, so points and boxes are untouched."""
     b, dev = x.shape[0], x.device
     if prob <= 0:
         return x
