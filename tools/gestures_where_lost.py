@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 
 from glancekit.data.dataset import prepare
 from glancekit.engine.checkpoint import build_from_checkpoint, load_checkpoint, resolve_weights
 from glancekit.engine.evaluate import load_eval_samples
 from glancekit.engine.sources import task_sources
+from glancekit.metrics.classification import classification_report
 from glancekit.tasks import get
 from glancekit.tasks.gestures_kp import keypoint_features
 
@@ -32,14 +32,15 @@ def mediapipe_features(folder: Path, labels: tuple[str, ...]) -> tuple[np.ndarra
     return x, np.array([labels.index(r["label"]) for r in rows])
 
 
-def weighted_f1(reader: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+def weighted_f1(reader: torch.nn.Module, x: np.ndarray, y: np.ndarray, classes: int) -> float:
     with torch.no_grad():
         pred = reader(torch.as_tensor(x, dtype=torch.float32).reshape(len(x), 1, 1, -1)).argmax(1).numpy()
-    return float(f1_score(y, pred, average="weighted"))
+    return classification_report(y, pred, classes)["weighted_f1"]
 
 
 if __name__ == "__main__":
     task = get("gestures_kp")
+    n = len(task.labels)
     sources = [s for s in task_sources(task) if (Path(s.path) / "keypoints_mediapipe.json").exists()]
     model_points = {}
     for s in sources:
@@ -51,5 +52,5 @@ if __name__ == "__main__":
         print(f"reader {weights or 'shipped'}: weighted F1 on the model's points / on MediaPipe's points")
         for s in sources:
             mp = mediapipe_features(Path(s.path), task.labels)
-            print(f"  {s.name:55s} {weighted_f1(reader, *model_points[s.name]):.3f} ({len(model_points[s.name][1])})"
-                  f"  {weighted_f1(reader, *mp):.3f} ({len(mp[1])})")
+            print(f"  {s.name:55s} {weighted_f1(reader, *model_points[s.name], n):.3f} ({len(model_points[s.name][1])})"
+                  f"  {weighted_f1(reader, *mp, n):.3f} ({len(mp[1])})")

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 
 from ..data.dataset import prepare
 from ..data.locations import located
 from ..errors import GlanceError
+from ..metrics.classification import classification_report
 from ..models import FlipAverage, without_flip_average
 from ..tasks import Task, get
 from .bench import _bench_samples
@@ -108,8 +108,8 @@ def fuse(task: Task, image: str | None = None, keypoints: str | None = None, rea
         x, y = prepare(task, samples, f"reading {name}")
         pix, pts = _halves(fused, x, flip)
         tables[name] = (pix, pts, y.numpy())
-        scores[name] = [float(f1_score(y.numpy(), ((1 - w) * pix + w * pts).argmax(1), average="weighted"))
-                        for w in KEYPOINT_SHARES]
+        scores[name] = [classification_report(y.numpy(), ((1 - w) * pix + w * pts).argmax(1),
+                                              len(task.labels))["weighted_f1"] for w in KEYPOINT_SHARES]
     best = int(np.argmax(scores["val renders"]))
     result = FuseResult(scores, {k: len(v) for k, v in sets.items()}, KEYPOINT_SHARES[best], real_note)
     if out is None:
