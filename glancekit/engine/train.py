@@ -223,7 +223,7 @@ def train(task_name: str, cfg: TrainConfig) -> Path:
                                                     "input_size": list(task.input_size)})
         trainer = _trainer(cfg, run_dir, task, recorder)
         if main:
-            _write_data_pictures(task, plan, loaders, run_dir)
+            _write_data_pictures(task, plan, loaders, run_dir, cfg.augment_options)
         if cfg.lr == "auto":
             _find_lr(trainer, module, loaders.train, loaders.val, run_dir)
         trainer.fit(module, loaders.train, loaders.val)
@@ -295,13 +295,16 @@ def _find_lr(trainer: L.Trainer, module: TaskModule, train_dl: DataLoader, val_d
     console.print(f"LR finder suggests lr={module.lr:.3g}")
 
 
-def _write_data_pictures(task: Task, plan: DataPlan, loaders: Loaders, run_dir: Path) -> None:
+def _write_data_pictures(task: Task, plan: DataPlan, loaders: Loaders, run_dir: Path,
+                         augment_options: dict[str, Any]) -> None:
+    """Labels, training samples, and the same samples as training's augmentation (with the run's
+    `augment_options`) makes them."""
     from ..tasks.base import display_image
     rp.plot_label_distribution(_label_counts(task, {"train": plan.train, "val": plan.val}), run_dir / "labels.png")
     x_tr, y_tr = loaders.x_train, loaders.y_train
     idx = np.random.default_rng(0).choice(len(x_tr), min(32, len(x_tr)), replace=False)
     xb, yb = torch.from_numpy(x_tr[idx]), y_tr[idx]
-    xa, ya = task.augment(xb.clone(), yb.clone())
+    xa, ya = task.augment(xb.clone(), yb.clone(), **augment_options)
     rp.image_grid([display_image(a) for a in xb.numpy()], [task.target_str(t) for t in yb.tolist()],
                   run_dir / "train_samples.png")
     rp.image_grid([display_image(a) for a in xa.numpy()],
