@@ -6,7 +6,11 @@ the task whose `rejection` scores generated non-digits), from the folds of a lea
 For each fold (the recipe trained without one source): the threshold that rejects RATE of that fold's own
 validation samples, and at it the share of the held-out source rejected and of the task's generated
 non-samples rejected (`task.rejection`, e.g. letters and scribbles for digits); then the validation share
-a threshold would have to reject so that only 1% of the held-out source is.
+a threshold would have to reject so that only 1% of the held-out source is. Last, which confidence score
+separates the held-out source from the non-samples best: at the threshold that rejects 2% of the held-out
+source, the share of each kind of non-sample rejected when the score is the top-1 probability (what the
+product uses), the top-2 probability mass (an answer torn between two classes is not "none of these") or
+the negative entropy.
 """
 from __future__ import annotations
 
@@ -23,6 +27,10 @@ from glancekit.tasks import get
 from glancekit.tasks.base import softmax
 
 
+SCORES = {"top-1": lambda p: p.max(1), "top-2 mass": lambda p: np.sort(p, 1)[:, -2:].sum(1),
+          "negative entropy": lambda p: (p * np.log(p + 1e-12)).sum(1)}
+
+
 def main(run: Path, rates: list[float]) -> None:
     task = get(json.loads((run / "run.json").read_text())["task"])
     for name, fold in json.loads((run / "by_source.json").read_text()).items():
@@ -33,16 +41,22 @@ def main(run: Path, rates: list[float]) -> None:
                                                s["test_frac"], s["grouped"]), "validation")[0]
                for s in ckpt["meta"]["split"]["sources"]]
         val_conf = softmax(infer(np.concatenate(val))).max(1)
-        held_conf = softmax(infer(prepare(task, load_eval_samples(task, fold["data"]), name)[0])).max(1)
-        _, _, kinds, other_conf = task.rejection(infer, ckpt["meta"])
+        held_p = softmax(infer(prepare(task, load_eval_samples(task, fold["data"]), name)[0]))
+        held_conf = held_p.max(1)
+        _, other_images, kinds, other_conf = task.rejection(infer, ckpt["meta"])
         kinds = np.array(kinds)
         cells = []
         for rate in rates:
             thr = np.quantile(val_conf, rate)
-            others = " ".join(f"{k} {np.mean(other_conf[kinds == k] < thr):.2f}" for k in sorted(set(kinds)))
-            cells.append(f"validation {rate:.2%}: held-out {np.mean(held_conf < thr):.3f}, {others}")
+            kept = " ".join(f"{k} {np.mean(other_conf[kinds == k] < thr):.2f}" for k in sorted(set(kinds)))
+            cells.append(f"validation {rate:.2%}: held-out {np.mean(held_conf < thr):.3f}, {kept}")
         need = np.mean(val_conf < np.quantile(held_conf, 0.01))
         print(f"{name}\n  " + "\n  ".join(cells) + f"\n  1% of the held-out source: validation {need:.4f}", flush=True)
+        other_p = softmax(infer(np.stack([task.preprocess(i) for i in other_images])))
+        for score, f in SCORES.items():
+            thr = np.quantile(f(held_p), 0.02)
+            print(f"  {score} at 2% of the held-out source: " + " ".join(
+                f"{k} {np.mean(f(other_p)[kinds == k] < thr):.3f}" for k in sorted(set(kinds))), flush=True)
 
 
 if __name__ == "__main__":
