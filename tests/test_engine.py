@@ -318,3 +318,23 @@ def test_distillation_learns_a_frozen_teacher(tiny_run: Path, digit_folder: Path
         TaskModule(get("eyes"), TrainConfig.resolve({}, None, {"distill": str(teacher_w)}), 1)
     with pytest.raises(GlanceError, match="distill_weight must be in"):
         TrainConfig.resolve({}, None, {"distill": str(teacher_w), "distill_weight": 0})
+
+
+def test_every_augment_call_gets_the_runs_options(digit_folder: Path, tmp_path: Path, monkeypatch):
+    """The picture of augmented training samples is made the way training augments: with the run's
+    `augment_options`, not the task's defaults (it once showed the defaults, and cached a default bank)."""
+    from glancekit.engine.train import train
+    task = get("digits")
+    seen: list[dict] = []
+    original = task.augment
+
+    def spy(x, y, styles: float = 0.5, outliers: float = 0.1):  # the options check reads this signature
+        seen.append({"styles": styles, "outliers": outliers})
+        return original(x, y, styles=styles, outliers=outliers)
+    monkeypatch.setattr(task, "augment", spy)
+    cfg = TrainConfig.resolve({"epochs": 1, "batch": 32, "model": {"widths": [4, 8, 16]},
+                               "augment_options": {"styles": 0.0, "outliers": 0.25}}, None,
+                              {"data": str(digit_folder), "project": str(tmp_path), "name": "aug"})
+    run = train("digits", cfg)
+    assert (run / "train_augmented.png").exists()
+    assert len(seen) >= 2 and all(o == {"styles": 0.0, "outliers": 0.25} for o in seen)
