@@ -43,8 +43,10 @@ def main(run: Path, rates: list[float]) -> None:
         val_conf = softmax(infer(np.concatenate(val))).max(1)
         held_p = softmax(infer(prepare(task, load_eval_samples(task, fold["data"]), name)[0]))
         held_conf = held_p.max(1)
-        _, other_images, kinds, other_conf = task.rejection(infer, ckpt["meta"])
+        _, other_images, kinds, _ = task.rejection(infer, ckpt["meta"])
         kinds = np.array(kinds)
+        other_p = softmax(infer(np.stack([task.preprocess(i) for i in other_images])))
+        other_conf = other_p.max(1)
         cells = []
         for rate in rates:
             thr = np.quantile(val_conf, rate)
@@ -52,7 +54,6 @@ def main(run: Path, rates: list[float]) -> None:
             cells.append(f"validation {rate:.2%}: held-out {np.mean(held_conf < thr):.3f}, {kept}")
         need = np.mean(val_conf < np.quantile(held_conf, 0.01))
         print(f"{name}\n  " + "\n  ".join(cells) + f"\n  1% of the held-out source: validation {need:.4f}", flush=True)
-        other_p = softmax(infer(np.stack([task.preprocess(i) for i in other_images])))
         for score, f in SCORES.items():
             thr = np.quantile(f(held_p), 0.02)
             print(f"  {score} at 2% of the held-out source: " + " ".join(

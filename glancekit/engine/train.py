@@ -297,8 +297,8 @@ def _find_lr(trainer: L.Trainer, module: TaskModule, train_dl: DataLoader, val_d
 
 def _write_data_pictures(task: Task, plan: DataPlan, loaders: Loaders, run_dir: Path,
                          augment_options: dict[str, Any]) -> None:
-    """Labels, training samples, and the same samples as training's augmentation (with the run's
-    `augment_options`) makes them."""
+    """Pictures of the label counts, of training samples, and of the same samples augmented as training
+    augments them (with the run's `augment_options`)."""
     from ..tasks.base import display_image
     rp.plot_label_distribution(_label_counts(task, {"train": plan.train, "val": plan.val}), run_dir / "labels.png")
     x_tr, y_tr = loaders.x_train, loaders.y_train
