@@ -201,6 +201,11 @@ class Task:
         `infer` maps a batch of preprocessed arrays to raw outputs. Default: none."""
         return {}
 
+    def source_figures(self, infer: Infer, meta: dict[str, Any], path: Path) -> dict[str, float]:
+        """Figures of a real source beyond its labelled samples, for `glance bench`'s per-source table (e.g.
+        how much of the source's photos where no object is gets the reject answer). Default: none."""
+        return {}
+
     def report(self, outputs: np.ndarray, targets: np.ndarray, images: np.ndarray, ids: list[str],
                meta: dict[str, Any], out_dir: Path, infer: Infer | None = None) -> list[tuple[str, list]]:
         """Pictures and tables for report.html, as (heading, items) sections. Default: none."""

@@ -137,6 +137,12 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
     detector = "hands"  # whole photos: find each hand, then read its gesture …
     companions = ("hand_keypoints",)  # … and its 21 keypoints
     outlier_share = 0.1  # share of training renders that are random poses (target -1, "no gesture")
+    # Real pictures with no hand in them (faces, clothes, walls: what a finder's false box holds), trained
+    # towards "unsure" too: patches of these box-labelled photos that no hand box touches (data/negatives.py),
+    # from the even half of the photos (the odd half measures rejection). Skipped when the folder is absent.
+    negatives = "gestures/hands_dataset"
+    negative_share = 0.1  # share of training samples that are such patches (target -1)
+    negative_bank_size = 3000
     facing = 60.0  # renders show the palm or the back within this many degrees of the camera (see render_hand)
     # The shipped model: build_model's defaults widened to 567k parameters (underfitting at 150k: training
     # loss stayed above validation loss), still about 1 ms batch-1 on CPU. build_model keeps the narrow
@@ -154,13 +160,30 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
 
     def synthesize(self, rng: np.random.Generator, split: str, photos: Sequence[np.ndarray]
                    ) -> tuple[np.ndarray, int]:
-        """A rendered hand in one of the gestures (equal shares); training adds random poses as -1."""
+        """A rendered hand in one of the gestures (equal shares); training adds random poses and real
+        hand-free patches (`negatives`) as -1."""
         pool = photos[1::2] if split == "test" else photos[0::2]
-        if split == "train" and rng.random() < self.outlier_share:
+        draw = rng.random() if split == "train" else 1.0
+        if draw < self.outlier_share:
             return synth_hands.render_hand(rng, SIZE, gesture="random", photos=pool, facing=self.facing).image, -1
+        if draw < self.outlier_share + self.negative_share and self.negative_bank():
+            bank = self.negative_bank()
+            return bank[int(rng.integers(len(bank)))], -1
         g = int(rng.integers(len(self.labels)))
         return synth_hands.render_hand(rng, SIZE, gesture=self.labels[g], photos=pool,
                                        facing=self.facing).image, g
+
+    def negative_bank(self) -> list[np.ndarray]:
+        """The hand-free training patches (built once per process; empty without the photos)."""
+        bank = self.__dict__.get("_negative_bank")
+        if bank is None:
+            from ..data.locations import data_root
+            from ..data.negatives import object_free_patches
+            folder = data_root() / self.negatives if self.negatives and self.negative_share > 0 else None
+            bank = (object_free_patches(folder, self.detector, self.negative_bank_size, SIZE, part="even")
+                    if folder is not None and folder.is_dir() else [])
+            self.__dict__["_negative_bank"] = bank
+        return bank
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """Any hand crop → padded to a square (edge pixels repeated), 96x96 RGB in [-1, 1]."""
@@ -208,6 +231,25 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
     def extra_metrics(self, outputs: np.ndarray, targets: np.ndarray, infer: Any, meta: dict[str, Any]
                       ) -> dict[str, float]:
         return self.rejection_stats(outputs, targets, meta)
+
+    def source_figures(self, infer: Any, meta: dict[str, Any], path: Path) -> dict[str, float]:
+        """`no_hand_rejected`: the share of 300 patches of the source's photos that touch no hand box
+        answered `no_gesture` (the other direction of rejection; from the odd half of the `negatives`
+        photos, whose even half trains). Sources that are crops, not boxed photos, have none."""
+        from ..data.locations import data_root
+        from ..data.negatives import object_free_patches
+        if (path / "labels.csv" if path.is_dir() else path).suffix != ".csv":
+            return {}
+        trains = self.negatives is not None and path.resolve() == (data_root() / self.negatives).resolve()
+        try:
+            patches = object_free_patches(path, self.detector, 300, SIZE, seed=1, part="odd" if trains else "all")
+        except GlanceError:
+            return {}
+        if not patches:
+            return {}
+        from .base import softmax
+        conf = softmax(infer(np.stack([self.preprocess(p) for p in patches]))).max(1)
+        return {"no_hand_rejected": float((conf < float(meta.get("threshold", 0.0))).mean())}
 
 
 TASK = GesturesTask()
