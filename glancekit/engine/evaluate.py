@@ -130,8 +130,8 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
     infer = torch_infer(model)
     meta, calibration = ckpt["meta"], {}
     if calibrate_out is not None:
-        calibration = task.calibrate(infer(x), y.numpy(), **({"reject_rate": reject_rate} if reject_rate is not None
-                                                             else {}))
+        calibration = task.calibrate(infer(x), y.numpy(), **(
+            {"reject_rate": reject_rate, "on": f"{Path(str(data)).name} ({split})"} if reject_rate is not None else {}))
         if not calibration:
             raise GlanceError(f"{task.name} fits no calibrated values")
         meta = {**meta, **calibration, "calibrated_on": {"data": str(data), "split": split, "images": len(samples),

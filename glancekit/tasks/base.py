@@ -332,15 +332,16 @@ class TrustedThreshold:
             loss = loss + 0.5 * kl.mean()
         return loss
 
-    def calibrate(self, outputs: np.ndarray, targets: np.ndarray, reject_rate: float | None = None
-                  ) -> dict[str, Any]:
-        """The threshold; `reject_rate` (else the task's) states the share of validation samples to reject."""
+    def calibrate(self, outputs: np.ndarray, targets: np.ndarray, reject_rate: float | None = None,
+                  on: str = "validation") -> dict[str, Any]:
+        """The threshold; `reject_rate` (else the task's) states the share of the samples to reject;
+        `on` names those samples in the rule the card shows (`glance val --calibrate` names its data)."""
         conf = softmax(outputs).max(1)
         rate = self.reject_rate if reject_rate is None else reject_rate
         if rate is not None:
             known = targets >= 0
             thr = float(np.quantile(conf[known], rate)) if known.any() else 0.5
-            return {"threshold": thr, "threshold_rule": f"rejects {rate:.1%} of the validation "
+            return {"threshold": thr, "threshold_rule": f"rejects {rate:.1%} of the {on} "
                                                         f"{self.name}, right and wrong answers alike"}
         correct = outputs.argmax(1) == targets
         thr = float(np.percentile(conf[correct], self.trusted_percentile)) if correct.any() else 0.5
