@@ -50,7 +50,7 @@ def test_photos_that_are_all_box_give_no_patch(tmp_path):
 def test_gestures_trains_hand_free_patches_as_unsure(monkeypatch):
     task = get("gestures")
     bank = [np.full((96, 96, 3), 7, np.uint8)]
-    monkeypatch.setitem(task.__dict__, "_negative_bank", bank)
+    monkeypatch.setitem(task.__dict__, "negative_bank", bank)
     monkeypatch.setattr(task, "negative_share", 0.5)
     rng = np.random.default_rng(0)
     drawn = [task.synthesize(rng, "train", []) for _ in range(200)]

@@ -43,9 +43,9 @@ def main(run: Path, rates: list[float]) -> None:
         val_conf = softmax(infer(np.concatenate(val))).max(1)
         held_p = softmax(infer(prepare(task, load_eval_samples(task, fold["data"]), name)[0]))
         held_conf = held_p.max(1)
-        _, other_images, kinds, _ = task.rejection(infer, ckpt["meta"])
+        _, _, kinds, other_outputs = task.rejection(infer, ckpt["meta"])
         kinds = np.array(kinds)
-        other_p = softmax(infer(np.stack([task.preprocess(i) for i in other_images])))
+        other_p = softmax(other_outputs)
         other_conf = other_p.max(1)
         cells = []
         for rate in rates:

@@ -72,6 +72,11 @@ def to_gray(img: np.ndarray) -> np.ndarray:
     return np.rint(img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114).astype(np.uint8)
 
 
+def to_rgb(img: np.ndarray) -> np.ndarray:
+    """HxWx3: a grayscale HxW image with its one channel repeated; an RGB image as it is."""
+    return img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+
+
 def square_offsets(shape: tuple[int, ...]) -> tuple[int, int, int]:
     """(side, left, top): the square an image of `shape` is padded to, and where the image sits in it."""
     h, w = shape[:2]
@@ -82,7 +87,7 @@ def square_offsets(shape: tuple[int, ...]) -> tuple[int, int, int]:
 def square_rgb(image: np.ndarray, size: int) -> np.ndarray:
     """Any photo → padded to a square by repeating its edge pixels (so angles and shapes stay true,
     unlike a squashing resize), resized to size x size, RGB, float32 CxHxW in [-1, 1]."""
-    img = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+    img = to_rgb(image)
     side, left, top = square_offsets(img.shape)
     h, w = img.shape[:2]
     if h != w:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..errors import GlanceError
-from .images import load_image
+from .images import load_image, to_rgb
 
 
 def _clear(x0: int, y0: int, side: int, boxes: np.ndarray, margin: float) -> bool:
@@ -48,8 +48,7 @@ def object_free_patches(path: str | Path, detector: str, n: int, size: int, seed
     per_photo = max(1, -(-n // max(1, len(pick))))  # ceil: spread the patches over every photo
     out: list[np.ndarray] = []
     for i in rng.permutation(pick):
-        image = load_image(samples.items[i])
-        image = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
+        image = to_rgb(load_image(samples.items[i]))
         target = np.asarray(samples.targets[i])
         boxes = target[target[:, 4] >= 0, :4] if target.size else np.zeros((0, 4))
         h, w = image.shape[:2]

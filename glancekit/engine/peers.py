@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..data.images import to_rgb
 from ..errors import GlanceError
 
 Peer = Callable[[list[np.ndarray]], tuple[np.ndarray, float]]  # images → (N, 21, 3) points, ms per image
@@ -36,7 +37,7 @@ def mediapipe_hands(images: list[np.ndarray]) -> tuple[np.ndarray, float]:
                                   min_detection_confidence=0.3) as hands:
         t0 = time.perf_counter()
         for i, img in enumerate(images):
-            rgb = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+            rgb = to_rgb(img)
             res = hands.process(np.ascontiguousarray(rgb))
             if res.multi_hand_landmarks:
                 h, w = rgb.shape[:2]
@@ -55,7 +56,7 @@ def mediapipe_hand_boxes(images: list[np.ndarray], widen: float = 1.15) -> tuple
                                   min_detection_confidence=0.5) as hands:
         t0 = time.perf_counter()
         for img in images:
-            rgb = img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+            rgb = to_rgb(img)
             res = hands.process(np.ascontiguousarray(rgb))
             h, w = rgb.shape[:2]
             boxes = []

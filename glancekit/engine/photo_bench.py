@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.images import to_rgb
 from ..data.readers import read_dataset
 from ..errors import GlanceError
 from ..metrics.detection import iou_matrix
@@ -118,7 +119,7 @@ def score_one_object_photos(pipe: Pipeline, items: list[Any], targets: list[Any]
     rng = np.random.default_rng(seed)
     answers, found, false = [], [], []
     for im in [im for im in images for _ in range(scenes_per_photo)]:
-        rgb = im if im.ndim == 3 else np.repeat(im[..., None], 3, axis=2)
+        rgb = to_rgb(im)
         scene = cv2.resize(background(rng, 640, backgrounds), (640, 480))
         h, w = rgb.shape[:2]
         s = rng.uniform(0.2, 0.5) * 640 / max(h, w)

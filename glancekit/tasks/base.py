@@ -332,11 +332,21 @@ class TrustedThreshold:
             loss = loss + 0.5 * kl.mean()
         return loss
 
+    @staticmethod
+    def trust(outputs: np.ndarray) -> np.ndarray:
+        """The score the threshold is compared with, per row of raw outputs: the top-1 probability (what
+        `decode` reports as the confidence)."""
+        return softmax(outputs).max(1)
+
+    def unsure(self, outputs: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
+        """Per row of raw outputs: whether the answer is `reject_label` under the threshold in `meta`."""
+        return self.trust(outputs) < float(meta.get("threshold", 0.0))
+
     def calibrate(self, outputs: np.ndarray, targets: np.ndarray, reject_rate: float | None = None,
                   on: str = "validation") -> dict[str, Any]:
         """The threshold; `reject_rate` (else the task's) states the share of the samples to reject;
         `on` names those samples in the rule the card shows (`glance val --calibrate` names its data)."""
-        conf = softmax(outputs).max(1)
+        conf = self.trust(outputs)
         rate = self.reject_rate if reject_rate is None else reject_rate
         if rate is not None:
             known = targets >= 0
@@ -368,8 +378,7 @@ class TrustedThreshold:
 
     def rejection_stats(self, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any]) -> dict[str, float]:
         """How many true examples the threshold throws away, and the accuracy on what it keeps."""
-        conf = softmax(outputs).max(1)
-        kept = conf >= float(meta.get("threshold", 0.0))
+        kept = ~self.unsure(outputs, meta)
         pred = outputs.argmax(1)
         return {"wrongly_rejected": float((~kept).mean()),
                 "accuracy_on_accepted": float((pred[kept] == targets[kept]).mean()) if kept.any() else 0.0,

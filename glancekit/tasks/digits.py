@@ -31,7 +31,7 @@ from torch import nn
 from ..data import augment as aug
 from ..data.images import to_gray
 from ..models import SmallCNN
-from .base import ClassificationTask, Infer, TrustedThreshold, display_image, softmax
+from .base import ClassificationTask, Infer, TrustedThreshold, display_image
 
 NOT_A_DIGIT = "not_a_digit"
 SIZE = 28
@@ -315,15 +315,15 @@ class DigitsTask(TrustedThreshold, ClassificationTask):
     # ---- evaluation beyond accuracy ---------------------------------------------------------
     def rejection(self, infer: Infer, meta: dict[str, Any], n: int = 2000,
                   seed: int = 98765) -> tuple[dict[str, float], list[np.ndarray], list[str], np.ndarray]:
-        """How many generated non-digits (blank, noise, scribble, letter; n/4 of each) the threshold rejects.
+        """How many generated non-digits (blank, noise, scribble, letter; n/4 of each) the threshold rejects:
+        the shares, the images, their kinds and the model's raw outputs for them.
         500 of a kind put a share within about ±4 points (95%); 100 left ±8, too coarse to compare recipes."""
         imgs, kinds = make_non_digits(n, seed=seed)
-        x = np.stack([self.preprocess(i) for i in imgs])
-        conf = softmax(infer(x)).max(1)
-        rejected = conf < float(meta.get("threshold", 0.0))
+        outputs = infer(np.stack([self.preprocess(i) for i in imgs]))
+        rejected = self.unsure(outputs, meta)
         stats = {f"non_digit_rejected_{k}": float(rejected[np.array(kinds) == k].mean()) for k in sorted(set(kinds))}
         stats["non_digit_rejected_all"] = float(rejected.mean())
-        return stats, imgs, kinds, conf
+        return stats, imgs, kinds, outputs
 
     def extra_metrics(self, outputs: np.ndarray, targets: np.ndarray, infer: Infer,
                       meta: dict[str, Any]) -> dict[str, float]:
@@ -339,8 +339,8 @@ class DigitsTask(TrustedThreshold, ClassificationTask):
         sections = super().report(outputs, targets, images, ids, meta, out_dir)
         if infer is None:
             return sections
-        stats, imgs, kinds, conf = self.rejection(infer, meta, n=48)
-        thr = float(meta.get("threshold", 0.0))
+        stats, imgs, kinds, other_outputs = self.rejection(infer, meta, n=48)
+        conf, thr = self.trust(other_outputs), float(meta.get("threshold", 0.0))
         grid = rp.image_grid([display_image(self.preprocess(i)) for i in imgs],
                              [f"{k} {c:.2f} {'rejected' if c < thr else 'ACCEPTED'}" for k, c in zip(kinds, conf)],
                              out_dir / "non_digits.png", colors=["green" if c < thr else "red" for c in conf])

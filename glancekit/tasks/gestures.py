@@ -14,6 +14,7 @@ the HANDS layout (labels.csv with one box per hand), a class folder per gesture 
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -166,24 +167,21 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
         draw = rng.random() if split == "train" else 1.0
         if draw < self.outlier_share:
             return synth_hands.render_hand(rng, SIZE, gesture="random", photos=pool, facing=self.facing).image, -1
-        if draw < self.outlier_share + self.negative_share and self.negative_bank():
-            bank = self.negative_bank()
-            return bank[int(rng.integers(len(bank)))], -1
+        if draw < self.outlier_share + self.negative_share and self.negative_bank:
+            return self.negative_bank[int(rng.integers(len(self.negative_bank)))], -1
         g = int(rng.integers(len(self.labels)))
         return synth_hands.render_hand(rng, SIZE, gesture=self.labels[g], photos=pool,
                                        facing=self.facing).image, g
 
+    @cached_property
     def negative_bank(self) -> list[np.ndarray]:
-        """The hand-free training patches (built once per process; empty without the photos)."""
-        bank = self.__dict__.get("_negative_bank")
-        if bank is None:
-            from ..data.locations import data_root
-            from ..data.negatives import object_free_patches
-            folder = data_root() / self.negatives if self.negatives and self.negative_share > 0 else None
-            bank = (object_free_patches(folder, self.detector, self.negative_bank_size, SIZE, part="even")
-                    if folder is not None and folder.is_dir() else [])
-            self.__dict__["_negative_bank"] = bank
-        return bank
+        """The hand-free training patches (built once per process, on first use; empty without the photos)."""
+        from ..data.locations import data_root
+        from ..data.negatives import object_free_patches
+        folder = data_root() / self.negatives if self.negatives and self.negative_share > 0 else None
+        if folder is None or not folder.is_dir():
+            return []
+        return object_free_patches(folder, self.detector, self.negative_bank_size, SIZE, part="even")
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         """Any hand crop → padded to a square (edge pixels repeated), 96x96 RGB in [-1, 1]."""
@@ -247,9 +245,8 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
             return {}
         if not patches:
             return {}
-        from .base import softmax
-        conf = softmax(infer(np.stack([self.preprocess(p) for p in patches]))).max(1)
-        return {"no_hand_rejected": float((conf < float(meta.get("threshold", 0.0))).mean())}
+        return {"no_hand_rejected": float(self.unsure(infer(np.stack([self.preprocess(p) for p in patches])),
+                                                      meta).mean())}
 
 
 TASK = GesturesTask()
