@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import glancekit
+from glancekit.data.readers import read_dataset
 from glancekit.label.propose import propose, read_labels
 from glancekit.label.review import review
 from glancekit.tasks import get
@@ -231,3 +232,24 @@ def test_train_relabel_changes_training_labels_only(eye_pool, tmp_path):
         TrainConfig.resolve({}, None, {"data": "synth", "relabel": str(review)})
     with pytest.raises(glancekit.GlanceError, match="no such labels file"):
         apply_relabel(task, parts, parts["test"], str(tmp_path / "missing.csv"))
+
+
+def test_bench_scores_the_held_out_crops_against_a_second_labelling(tmp_path):
+    """labels_cew.csv beside labels.csv: the crops scored are scored against it too, matched by file."""
+    task = get("eyes")
+    rng = np.random.default_rng(1)
+    first, second = ["file,label"], ["file,label"]
+    for i in range(8):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), eye(i % 2 == 0, rng))
+        first.append(f"{i}.png,{'open' if i % 2 == 0 else 'closed'}")
+        # the second reading calls crop 0 closed: one disagreement among the crops scored
+        second.append(f"{i}.png,{'open' if i % 2 == 0 and i != 0 else 'closed'}")
+    (tmp_path / "labels.csv").write_text("\n".join(first) + "\n")
+    samples = read_dataset(tmp_path, task)
+    scored = samples.subset([0, 1, 2, 3])
+    outputs = np.array([[0.0, 5.0] if t == 1 else [5.0, 0.0] for t in scored.targets], np.float32)  # agrees with labels.csv
+    assert task.source_figures(None, {"threshold": 0.5}, tmp_path, scored, outputs) == {}
+    (tmp_path / "labels_cew.csv").write_text("\n".join(second) + "\n")
+    figures = task.source_figures(None, {"threshold": 0.5}, tmp_path, scored, outputs)
+    assert figures["labellings_disagree"] == 0.25
+    assert figures["second_labels_accuracy"] == 0.75

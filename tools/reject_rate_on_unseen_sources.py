@@ -27,8 +27,15 @@ from glancekit.tasks import get
 from glancekit.tasks.base import softmax
 
 
-SCORES = {"top-1": lambda p: p.max(1), "top-2 mass": lambda p: np.sort(p, 1)[:, -2:].sum(1),
-          "negative entropy": lambda p: (p * np.log(p + 1e-12)).sum(1)}
+def _logsumexp(z: np.ndarray) -> np.ndarray:
+    m = z.max(1)
+    return m + np.log(np.exp(z - m[:, None]).sum(1))
+
+
+# Each score takes the raw outputs (logits); higher means surer.
+SCORES = {"top-1": lambda z: softmax(z).max(1), "top-2 mass": lambda z: np.sort(softmax(z), 1)[:, -2:].sum(1),
+          "negative entropy": lambda z: (softmax(z) * np.log(softmax(z) + 1e-12)).sum(1),
+          "max logit": lambda z: z.max(1), "energy (logsumexp)": _logsumexp}
 
 
 def main(run: Path, rates: list[float]) -> None:
@@ -40,25 +47,26 @@ def main(run: Path, rates: list[float]) -> None:
         val = [prepare(task, load_eval_samples(task, s["data_path"], "val", s["seed"], s["val_frac"],
                                                s["test_frac"], s["grouped"]), "validation")[0]
                for s in ckpt["meta"]["split"]["sources"]]
-        val_conf = softmax(infer(np.concatenate(val))).max(1)
-        held_p = softmax(infer(prepare(task, load_eval_samples(task, fold["data"]), name)[0]))
-        held_conf = held_p.max(1)
+        val_p = infer(np.concatenate(val))
+        held = prepare(task, load_eval_samples(task, fold["data"]), name)
+        held_p = infer(held[0])
+        held_right = held_p.argmax(1) == np.asarray(held[1])
         _, _, kinds, other_outputs = task.rejection(infer, ckpt["meta"])
         kinds = np.array(kinds)
-        other_p = softmax(other_outputs)
-        other_conf = other_p.max(1)
-        cells = []
-        for rate in rates:
-            thr = np.quantile(val_conf, rate)
-            kept = " ".join(f"{k} {np.mean(other_conf[kinds == k] < thr):.2f}" for k in sorted(set(kinds)))
-            cells.append(f"validation {rate:.2%}: held-out {np.mean(held_conf < thr):.3f}, {kept}")
-        need = np.mean(val_conf < np.quantile(held_conf, 0.01))
-        print(f"{name}\n  " + "\n  ".join(cells) + f"\n  1% of the held-out source: validation {need:.4f}", flush=True)
+        other_p = other_outputs
+        print(name, flush=True)
         for score, f in SCORES.items():
-            thr = np.quantile(f(held_p), 0.02)
-            print(f"  {score} at 2% of the held-out source: " + " ".join(
-                f"{k} {np.mean(f(other_p)[kinds == k] < thr):.3f}" for k in sorted(set(kinds))), flush=True)
-
+            val_s, held_s, other_s = f(val_p), f(held_p), f(other_p)
+            for rate in rates:
+                thr = np.quantile(val_s, rate)
+                kept = held_s >= thr
+                others = " ".join(f"{k} {np.mean(other_s[kinds == k] < thr):.3f}" for k in sorted(set(kinds)))
+                print(f"  {score:16s} validation {rate:.2%}: held-out rejected {1 - kept.mean():.4f}, answered "
+                      f"right {np.mean(kept & held_right):.4f}; {others}", flush=True)
+            need = np.mean(val_s < np.quantile(held_s, 0.01))
+            thr = np.quantile(held_s, 0.02)
+            print(f"  {score:16s} 1% of the held-out source = validation {need:.4f}; at 2% of it: " + " ".join(
+                f"{k} {np.mean(other_s[kinds == k] < thr):.3f}" for k in sorted(set(kinds))), flush=True)
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:

@@ -110,7 +110,7 @@ def score_sources(task: Task, infer: Callable[[np.ndarray], np.ndarray], meta: d
             continue
         x, y = prepare(task, samples, f"reading {src.name}")
         ev = evaluate_arrays(task, infer, x, y.numpy(), meta)
-        ev.metrics.update(task.source_figures(infer, meta, src.path))
+        ev.metrics.update(task.source_figures(infer, meta, src.path, samples, ev.outputs))
         results[src.name] = {"data": str(src.path), "part": part, "images": len(samples), "metrics": ev.metrics,
                              "metrics_ci95": intervals(task, ev.outputs, ev.targets, meta)}
     out: dict[str, Any] = {"sources": results}

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.readers import Reader
+from ..data.readers import Reader, Samples
 from ..errors import GlanceError
 
 Infer = Callable[[np.ndarray], np.ndarray]  # batch of preprocessed arrays → raw model outputs
@@ -201,9 +201,11 @@ class Task:
         `infer` maps a batch of preprocessed arrays to raw outputs. Default: none."""
         return {}
 
-    def source_figures(self, infer: Infer, meta: dict[str, Any], path: Path) -> dict[str, float]:
-        """Figures of a real source beyond its labelled samples, for `glance bench`'s per-source table (e.g.
-        how much of the source's photos where no object is gets the reject answer). Default: none."""
+    def source_figures(self, infer: Infer, meta: dict[str, Any], path: Path, samples: Samples,
+                       outputs: np.ndarray) -> dict[str, float]:
+        """Figures of a real source beyond its labels, for `glance bench`'s per-source table (e.g. how much of
+        the source's photos where no object is gets the reject answer, or the scored `samples` against a
+        second labelling; `outputs` are the model's for them). Default: none."""
         return {}
 
     def report(self, outputs: np.ndarray, targets: np.ndarray, images: np.ndarray, ids: list[str],

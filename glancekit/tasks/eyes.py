@@ -19,10 +19,12 @@ from torch import nn
 
 from ..data import augment as aug
 from ..data.images import to_gray
+from ..data.readers import Samples, item_key, read_dataset
 from ..models import FlipAverage, MobileNetV2, SmallCNN
 from .base import ClassificationTask, Infer, Prediction, display_image, softmax
 
 SIZE = 24
+SECOND_LABELS = "labels_cew.csv"  # beside labels.csv: another reading of the same crops
 
 
 @dataclass
@@ -110,6 +112,26 @@ class EyesTask(ClassificationTask):
             rate, eer_thr = eer(t, p)
             out.update({"eer": rate, "eer_threshold": eer_thr, "auc": roc_auc(t, p)})
         return out
+
+    def source_figures(self, infer: Infer, meta: dict[str, Any], path: Path, samples: Samples,
+                       outputs: np.ndarray) -> dict[str, float]:
+        """Where a second labelling of the same crops lies beside the source (`labels_cew.csv`: the folders
+        of the data set the crops come from), the crops scored are scored against it too (`second_labels_*`),
+        with the share of them the two labellings disagree on: a model cannot agree with both there."""
+        second = (path if path.is_dir() else path.parent) / SECOND_LABELS
+        if not second.is_file():
+            return {}
+        other = read_dataset(second, self)
+        by_key = {item_key(i): t for i, t in zip(other.items, other.targets)}
+        keys = [item_key(i) for i in samples.items]
+        both = [n for n, k in enumerate(keys) if k in by_key]
+        if not both:
+            return {}
+        t1 = np.asarray(samples.targets)[both]
+        t2 = np.array([by_key[keys[n]] for n in both])
+        m = self.evaluate(outputs[both], t2, meta)
+        return {"second_labels_accuracy": m["accuracy"], **({"second_labels_eer": m["eer"]} if "eer" in m else {}),
+                "labellings_disagree": float(np.mean(t1 != t2))}
 
     def calibrate(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
         from ..metrics import eer

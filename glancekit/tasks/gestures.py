@@ -230,7 +230,8 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
                       ) -> dict[str, float]:
         return self.rejection_stats(outputs, targets, meta)
 
-    def source_figures(self, infer: Any, meta: dict[str, Any], path: Path) -> dict[str, float]:
+    def source_figures(self, infer: Any, meta: dict[str, Any], path: Path, samples: Any = None,
+                       outputs: Any = None) -> dict[str, float]:
         """`no_hand_rejected`: the share of 300 patches of the source's photos that touch no hand box
         answered `no_gesture` (the other direction of rejection; from the odd half of the `negatives`
         photos, whose even half trains). Sources that are crops, not boxed photos, have none."""
