@@ -116,7 +116,9 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("val", help="metrics and report for a labelled set")
     v.add_argument("task")
-    v.add_argument("--data", required=True)
+    v.add_argument("--data", required=True, action="append",
+                   help="labelled data in any layout the task's readers understand; repeat it for weights trained "
+                        "on several sets: each is split on its own, as glance train split them")
     v.add_argument("--weights")
     v.add_argument("--split", default="all", choices=["all", "train", "val", "test"],
                    help="evaluate only this part of the seeded split used by train (default: all)")

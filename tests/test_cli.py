@@ -173,8 +173,8 @@ def test_val_calibrate_at_a_stated_reject_rate(tmp_path, tiny_run, digit_folder,
     assert run_cli("val", "digits", "--data", digit_folder, "--weights", tiny_run / "weights" / "best.pt",
                    "--split", "val", "--calibrate", out, "--reject-rate", "0.1", "--project", tmp_path / "runs") == 0
     meta = load_checkpoint(out)["meta"]
-    assert meta["threshold_rule"] == (f"rejects 10.0% of the {Path(digit_folder).name} (val) digits, "
-                                      "right and wrong answers alike")  # names the data it was fitted on
+    assert meta["threshold_rule"] == (f"rejects 10.0% of the {Path(digit_folder).name} (val) digits by certainty "
+                                      "(1 - entropy / log classes), right and wrong answers alike")  # names the data
     assert run_cli("val", "digits", "--data", digit_folder, "--weights", out, "--split", "val",
                    "--project", tmp_path / "runs", "--name", "again") == 0
     metrics = json.loads((tmp_path / "runs" / "digits" / "again" / "val_metrics.json").read_text())

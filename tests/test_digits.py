@@ -76,16 +76,36 @@ def test_calibrate_takes_percentile_of_correct_confidence():
 
 
 def test_digits_threshold_rejects_the_stated_share_of_real_digits():
-    """101 validation digits with confidences 0.50, 0.505, ..., 1.0, right or wrong: the threshold is the
-    1% quantile of all of them, 0.505, so 1 of 101 falls below it; an outlier row (target -1) is ignored."""
+    """201 validation digits, right or wrong, with certainties spread from low to high: the threshold is the
+    0.5% quantile of their certainty, so 1 of 201 falls below it; an outlier row (target -1) is ignored."""
     task = get("digits")
-    conf = [0.5 + 0.005 * i for i in range(101)] + [0.1]
-    answers = [i % 10 for i in range(102)]
-    targets = np.array([(a + (i % 7 == 0)) % 10 for i, a in enumerate(answers[:101])] + [-1])
+    conf = [0.3 + 0.0035 * i for i in range(201)] + [0.1]
+    answers = [i % 10 for i in range(202)]
+    targets = np.array([(a + (i % 7 == 0)) % 10 for i, a in enumerate(answers[:201])] + [-1])
     probs = np.array([[c if k == a else (1 - c) / 9 for k in range(10)] for c, a in zip(conf, answers)])
     cal = task.calibrate(np.log(probs), targets)
-    assert cal["threshold"] == pytest.approx(0.505, abs=1e-9)
-    assert cal["threshold_rule"] == "rejects 1.0% of the validation digits, right and wrong answers alike"
+    certainty = task.trust(np.log(probs))
+    assert cal["threshold"] == pytest.approx(float(np.quantile(certainty[:201], 0.005)), abs=1e-9)
+    assert (certainty[:201] < cal["threshold"]).sum() == 1 and cal["trust_score"] == "certainty"
+    assert cal["threshold_rule"] == ("rejects 0.5% of the validation digits by certainty (1 - entropy / log "
+                                     "classes), right and wrong answers alike")
+
+
+def test_not_a_digit_is_decided_by_certainty_not_the_top_probability():
+    """A digit torn between two (0.5 / 0.5) keeps an answer; a flat answer over all ten with a higher top
+    probability (0.55) is not_a_digit. Weights whose threshold was fitted before scores were recorded keep
+    comparing it with the top probability, the answers they were measured with."""
+    task = get("digits")
+    torn = np.log(np.array([0.5, 0.5] + [1e-6] * 8))
+    flat = np.log(np.array([0.55] + [0.05] * 9))
+    outputs = np.stack([torn, flat])
+    certainty = task.trust(outputs)
+    assert certainty[0] > 0.6 > 0.3 > certainty[1]
+    new = task.decode(outputs, {"threshold": 0.45, "trust_score": "certainty"})
+    assert [p.label for p in new] == ["0", "not_a_digit"] and new[1].trust == pytest.approx(certainty[1])
+    assert new[1].top[0] == ("0", pytest.approx(0.55))  # the best guess is still shown
+    old = task.decode(outputs, {"threshold": 0.52})  # no trust_score: a top-probability threshold
+    assert [p.label for p in old] == ["not_a_digit", "0"]
 
 
 def test_fill_box_stretches_a_digit_to_its_cell():

@@ -123,7 +123,8 @@ def test_draw_a_one_with_the_mouse(server, page, tmp_path):
     assert page.locator("#save-label").input_value() == "1"
     assert page.locator("#prediction").text_content() == "1"
     assert page.locator("#top3 tr").count() == 3
-    assert "over the threshold of" in page.locator("#top3 .why").text_content()  # why it answered
+    why = page.locator("#top3 .why").text_content()  # why it answered: the digit's certainty against the threshold
+    assert "the certainty" in why and "over the threshold of" in why
     assert page.locator("#model-input").get_attribute("src").startswith("data:image/png")
     assert len(list((server["root"] / "drawings" / "1").glob("*.png"))) == 1
     page.screenshot(path=str(tmp_path / "draw.png"))

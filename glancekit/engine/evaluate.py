@@ -5,7 +5,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -87,7 +87,7 @@ def write_val_report(task: Task, ev: Evaluation, ids: list[str], meta: dict[str,
     return rp.write_report(out_dir / "report.html", title, sections)
 
 
-def validate(task: Task, weights: str | Path | None, data: str | Path, split: str = "all", seed: int = 0,
+def validate(task: Task, weights: str | Path | None, data: str | Path | Sequence[str | Path], split: str = "all", seed: int = 0,
              project: str = "runs", name: str | None = None, relabel: str | None = None,
              calibrate_out: str | Path | None = None, reject_rate: float | None = None
              ) -> tuple[Path, dict[str, float]]:
@@ -98,7 +98,9 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
     `calibrate_out`: fit the task's calibrated values (thresholds, temperature) on this set and write the
     weights with them to this new file (the report then shows them); the given weights stay as they are.
     For weights whose values were fitted on other data or never fitted (a `last.pt`, a fine-tune).
-    `reject_rate`: with `calibrate_out`, for a task that answers "unsure": the share of this set to reject."""
+    `reject_rate`: with `calibrate_out`, for a task that answers "unsure": the share of this set to reject.
+    `data` may name several sets (a model trained on several sources): each is split on its own, as
+    `glance train --data A --data B` split them, and the parts are scored together."""
     from ..tasks.base import TrustedThreshold
     from .checkpoint import build_from_checkpoint, load_checkpoint, resolve_weights, save_checkpoint
     if reject_rate is not None:
@@ -108,6 +110,10 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
             raise GlanceError("--reject-rate sets the threshold --calibrate fits: pass --calibrate OUT.pt too")
         if not 0 <= reject_rate < 1:
             raise GlanceError(f"--reject-rate is a share in [0, 1), got {reject_rate}")
+    sets = [data] if isinstance(data, (str, Path)) else list(data)
+    if not sets:
+        raise GlanceError("name the data to score with --data")
+    data = sets[0] if len(sets) == 1 else " + ".join(str(d) for d in sets)
     path = resolve_weights(task, weights)
     ckpt = load_checkpoint(path, task)
     _, model = build_from_checkpoint(ckpt)
@@ -115,10 +121,10 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
         calibrate_out = Path(calibrate_out)
         if calibrate_out.exists():
             raise GlanceError(f"{calibrate_out} already exists; name a new file for the calibrated weights")
-        if split == "test" or str(data).startswith("synth:test"):
+        if split == "test" or any(str(d).startswith("synth:test") for d in sets):
             raise GlanceError("calibrating on the test part would grade the benchmark with values fitted on it; "
                               "use --split val, synth:val or other held-out data")
-    samples = load_eval_samples(task, data, split, seed)
+    samples = sum((load_eval_samples(task, d, split, seed) for d in sets[1:]), load_eval_samples(task, sets[0], split, seed))
     relabelled: dict[str, Any] = {}
     if relabel:
         from ..label.relabel import read_decisions
@@ -131,7 +137,7 @@ def validate(task: Task, weights: str | Path | None, data: str | Path, split: st
     meta, calibration = ckpt["meta"], {}
     if calibrate_out is not None:
         calibration = task.calibrate(infer(x), y.numpy(), **(
-            {"reject_rate": reject_rate, "on": f"{Path(str(data)).name} ({split})"} if reject_rate is not None else {}))
+            {"reject_rate": reject_rate, "on": f"{' + '.join(Path(str(d)).name for d in sets)} ({split})"} if reject_rate is not None else {}))
         if not calibration:
             raise GlanceError(f"{task.name} fits no calibrated values")
         meta = {**meta, **calibration, "calibrated_on": {"data": str(data), "split": split, "images": len(samples),

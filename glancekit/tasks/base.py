@@ -46,12 +46,14 @@ class Prediction:
 @dataclass
 class ClassPrediction(Prediction):
     """A class label, its index (-1 when rejected) and the top classes with their probabilities;
-    `threshold`: for a task that may answer "none of these", the confidence below which it does (so a
-    user can see why an answer was rejected), else None."""
+    `threshold`: for a task that may answer "none of these", the score below which it does, and `trust`
+    that score for this answer (the top probability, or for digits the certainty; see
+    TrustedThreshold.trust), so a user can see why an answer was rejected; else both None."""
 
     index: int = -1
     top: list[tuple[str, float]] = field(default_factory=list)
     threshold: float | None = None
+    trust: float | None = None
 
     def columns(self) -> dict[str, Any]:
         return {"top": " ".join(f"{n}:{p:.3f}" for n, p in self.top)}
@@ -323,6 +325,12 @@ class TrustedThreshold:
     # falls, so about that share of real inputs like them is answered `reject_label` (a stated false-reject
     # rate, right and wrong answers alike).
     reject_rate: ClassVar[float | None] = None
+    # What the threshold is compared with: "top1", the top probability (the answer's confidence), or
+    # "certainty", 1 - entropy / log(classes): 1 for an answer all on one class, 0 for a uniform one. An
+    # answer torn between two classes keeps some certainty where the top probability falls to a half, so
+    # "none of these" (flat over all) and "this or that" (a hard real example) come apart (digits: measured
+    # on sources never trained on, docs/experiments.md 2026-12-08).
+    trust_score: ClassVar[str] = "top1"
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         known = targets >= 0
@@ -334,15 +342,23 @@ class TrustedThreshold:
             loss = loss + 0.5 * kl.mean()
         return loss
 
+    def trust(self, outputs: np.ndarray, score: str | None = None) -> np.ndarray:
+        """The score the threshold is compared with, per row of raw outputs: `score` ("top1" or
+        "certainty"), else the task's `trust_score`."""
+        p = softmax(outputs)
+        if (score or self.trust_score) == "certainty":
+            return 1.0 + (p * np.log(np.clip(p, 1e-12, 1.0))).sum(1) / float(np.log(p.shape[1]))
+        return p.max(1)
+
     @staticmethod
-    def trust(outputs: np.ndarray) -> np.ndarray:
-        """The score the threshold is compared with, per row of raw outputs: the top-1 probability (what
-        `decode` reports as the confidence)."""
-        return softmax(outputs).max(1)
+    def meta_score(meta: dict[str, Any]) -> str:
+        """The score a threshold in `meta` was fitted on: the one recorded with it, "top1" for thresholds
+        fitted before scores were recorded (so older weights keep the answers they were measured with)."""
+        return str(meta.get("trust_score", "top1"))
 
     def unsure(self, outputs: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
         """Per row of raw outputs: whether the answer is `reject_label` under the threshold in `meta`."""
-        return self.trust(outputs) < float(meta.get("threshold", 0.0))
+        return self.trust(outputs, self.meta_score(meta)) < float(meta.get("threshold", 0.0))
 
     def calibrate(self, outputs: np.ndarray, targets: np.ndarray, reject_rate: float | None = None,
                   on: str = "validation") -> dict[str, Any]:
@@ -353,12 +369,17 @@ class TrustedThreshold:
         if rate is not None:
             known = targets >= 0
             thr = float(np.quantile(conf[known], rate)) if known.any() else 0.5
-            return {"threshold": thr, "threshold_rule": f"rejects {rate:.1%} of the {on} "
-                                                        f"{self.name}, right and wrong answers alike"}
+            return {"threshold": thr, "trust_score": self.trust_score,
+                    "threshold_rule": f"rejects {rate:.1%} of the {on} {self.name} by {self._score_words()}, right "
+                                      f"and wrong answers alike"}
         correct = outputs.argmax(1) == targets
         thr = float(np.percentile(conf[correct], self.trusted_percentile)) if correct.any() else 0.5
-        return {"threshold": thr, "threshold_rule": f"{self.trusted_percentile:g}th percentile of the "
-                                                    f"confidence of correct validation predictions"}
+        return {"threshold": thr, "trust_score": self.trust_score,
+                "threshold_rule": f"{self.trusted_percentile:g}th percentile of the {self._score_words()} of correct "
+                                  f"validation predictions"}
+
+    def _score_words(self) -> str:
+        return "certainty (1 - entropy / log classes)" if self.trust_score == "certainty" else "confidence"
 
     def evaluate(self, outputs: np.ndarray, targets: np.ndarray, meta: dict[str, Any] | None = None
                  ) -> dict[str, float]:
@@ -372,9 +393,9 @@ class TrustedThreshold:
     def decode(self, outputs: np.ndarray, meta: dict[str, Any]) -> list[Prediction]:
         thr = float(meta.get("threshold", 0.0))
         preds = super().decode(outputs, meta)  # type: ignore[misc]
-        for p in preds:
-            p.threshold = thr  # type: ignore[attr-defined]
-            if p.confidence < thr:
+        for p, trust in zip(preds, self.trust(outputs, self.meta_score(meta))):
+            p.threshold, p.trust = thr, float(trust)  # type: ignore[attr-defined]
+            if trust < thr:
                 p.label, p.index = self.reject_label, -1
         return preds
 

@@ -198,10 +198,13 @@ class DetectionTask(Task):
         x, t = self.preprocess_sample(image, target)
         return np.clip((x.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8), t
 
-    def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Zoom (`zoom`), shift up to a quarter of the image, rotation ±10°, flip, with boxes mapped through the
-        same transform (the box around the moved corners); a box left less than 40% inside the image is dropped.
-        Then colour cast, brightness, contrast, and greyscale for one image in five."""
+    def augment(self, x: torch.Tensor, y: torch.Tensor, paste: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """`paste`: the share of images that first get one object of another image of the batch pasted in
+        (copy-paste, `aug.paste_boxes`: one source's objects in another's rooms). Then zoom (`zoom`), shift up
+        to a quarter of the image, rotation ±10°, flip, with boxes mapped through the same transform (the box
+        around the moved corners); a box left less than 40% inside the image is dropped. Then colour cast,
+        brightness, contrast, and greyscale for one image in five."""
+        x, y = aug.paste_boxes(x, y, paste)
         b, dev, s = x.shape[0], x.device, x.shape[-1]
         lo, hi = self.zoom
         zoom = lo + torch.rand(b, device=dev) * (hi - lo)

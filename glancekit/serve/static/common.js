@@ -90,10 +90,18 @@ function describe(task, pred) {
   }
   if (typeof pred.threshold === "number" && pred.top && pred.top.length) {
     // Why the answer is what it is: a task with a reject option answers only above its threshold.
-    const [best, pb] = pred.top[0], thr = (pred.threshold * 100).toFixed(1);
-    detail += pred.index === -1
-      ? `<div class="why" data-rejected="1">${esc(pred.label)}: the best guess, ${esc(best)}, has ${(pb * 100).toFixed(1)}%, under the threshold of ${thr}%</div>`
-      : `<div class="why">answered: ${(pb * 100).toFixed(1)}% is over the threshold of ${thr}% (below it: unsure)</div>`;
+    const [best, pb] = pred.top[0], thr = (pred.threshold * 100).toFixed(1), pct = (v) => (v * 100).toFixed(1);
+    // The threshold is compared with pred.trust: the top probability, or (digits) the answer's certainty.
+    const trust = typeof pred.trust === "number" ? pred.trust : pb, byTop = Math.abs(trust - pb) < 1e-4;
+    if (byTop) {
+      detail += pred.index === -1
+        ? `<div class="why" data-rejected="1">${esc(pred.label)}: the best guess, ${esc(best)}, has ${pct(pb)}%, under the threshold of ${thr}%</div>`
+        : `<div class="why">answered: ${pct(pb)}% is over the threshold of ${thr}% (below it: unsure)</div>`;
+    } else {
+      detail += pred.index === -1
+        ? `<div class="why" data-rejected="1">${esc(pred.label)}: the best guess is ${esc(best)} (${pct(pb)}%), but the answer's certainty, ${pct(trust)}%, is under the threshold of ${thr}%</div>`
+        : `<div class="why">answered: the certainty, ${pct(trust)}%, is over the threshold of ${thr}% (below it: unsure)</div>`;
+    }
   }
   if (task === "eyes") {
     detail = `<div>p(open) ${(pred.open_prob * 100).toFixed(1)}%</div><div style="width:150px;background:#ddd"><div class="bar" style="width:${Math.round(pred.open_prob * 100)}%"></div></div>`;
