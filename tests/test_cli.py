@@ -166,6 +166,18 @@ def test_flip_removes_and_adds_the_mirror_view(tmp_path, capsys):
     assert "flip_average_added" not in load_checkpoint(tmp_path / "bare.pt")["meta"]
 
 
+def test_val_scores_several_sets_each_split_on_its_own(tmp_path, tiny_run, digit_folder):
+    """--data twice: each set split as training splits it, the validation parts scored together."""
+    weights = tiny_run / "weights" / "best.pt"
+    for name, sets in (("one", [digit_folder]), ("two", [digit_folder, digit_folder])):
+        args = [a for d in sets for a in ("--data", d)]
+        assert run_cli("val", "digits", *args, "--weights", weights, "--split", "val", "--project", tmp_path / "runs",
+                       "--name", name) == 0
+    runs = tmp_path / "runs" / "digits"
+    one, two = (json.loads((runs / n / "run.json").read_text()) for n in ("one", "two"))
+    assert two["images"] == 2 * one["images"] > 0 and " + " in two["data"]
+
+
 def test_val_calibrate_at_a_stated_reject_rate(tmp_path, tiny_run, digit_folder, capsys):
     """--reject-rate 0.1: the refitted threshold answers not_a_digit for a tenth of the set it was fitted on."""
     from glancekit.engine.checkpoint import load_checkpoint

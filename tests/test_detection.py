@@ -89,29 +89,6 @@ def test_augmentation_moves_boxes_with_the_image():
     assert checked >= 8
 
 
-def test_copy_paste_puts_an_object_of_another_image_where_its_new_box_says():
-    """Each image of a pair holds one bright square of its own colour; pasting into every image adds a second
-    box on a free place, and the centre of that box shows the other image's object."""
-    from glancekit.data.augment import paste_boxes
-    torch.manual_seed(0)
-    x = torch.full((2, 3, 96, 96), -1.0)
-    y = torch.full((2, MAX_BOXES, 5), -1.0)
-    x[0, 0, 10:40, 10:40] = 1.0  # a red object
-    x[1, 2, 50:80, 50:80] = 1.0  # a blue one
-    y[0, 0] = torch.tensor([10.0, 10.0, 40.0, 40.0, 0.0])
-    y[1, 0] = torch.tensor([50.0, 50.0, 80.0, 80.0, 0.0])
-    xa, ya = paste_boxes(x, y, share=1.0)
-    for i, donor_channel in ((0, 2), (1, 0)):
-        rows = truth_rows(ya[i:i + 1].numpy())[0]
-        assert len(rows) == 2 and np.allclose(rows[0], y[i, 0].numpy())  # its own box kept
-        x0, y0, x1, y1 = rows[1, :4]
-        assert 0 <= x0 < x1 <= 96 and 0 <= y0 < y1 <= 96
-        assert dm.iou_matrix(rows[:1, :4], rows[1:, :4])[0, 0] < 0.1  # not on the image's own object
-        cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
-        assert xa[i, donor_channel, cy, cx] > 0.9  # the other image's object is there
-    assert torch.equal(paste_boxes(x, y, share=0.0)[0], x)
-
-
 def _photo(path: Path, w: int = 64, h: int = 48) -> None:
     cv2.imwrite(str(path), np.full((h, w, 3), 128, np.uint8))
 

@@ -87,8 +87,8 @@ def write_val_report(task: Task, ev: Evaluation, ids: list[str], meta: dict[str,
     return rp.write_report(out_dir / "report.html", title, sections)
 
 
-def validate(task: Task, weights: str | Path | None, data: str | Path | Sequence[str | Path], split: str = "all", seed: int = 0,
-             project: str = "runs", name: str | None = None, relabel: str | None = None,
+def validate(task: Task, weights: str | Path | None, data: str | Path | Sequence[str | Path], split: str = "all",
+             seed: int = 0, project: str = "runs", name: str | None = None, relabel: str | None = None,
              calibrate_out: str | Path | None = None, reject_rate: float | None = None
              ) -> tuple[Path, dict[str, float]]:
     """`glance val`: metrics and report for a labelled set, in a new runs/TASK/val* folder.
@@ -124,7 +124,9 @@ def validate(task: Task, weights: str | Path | None, data: str | Path | Sequence
         if split == "test" or any(str(d).startswith("synth:test") for d in sets):
             raise GlanceError("calibrating on the test part would grade the benchmark with values fitted on it; "
                               "use --split val, synth:val or other held-out data")
-    samples = sum((load_eval_samples(task, d, split, seed) for d in sets[1:]), load_eval_samples(task, sets[0], split, seed))
+    samples = load_eval_samples(task, sets[0], split, seed)
+    for more in sets[1:]:  # each set split on its own, as training split it
+        samples = samples + load_eval_samples(task, more, split, seed)
     relabelled: dict[str, Any] = {}
     if relabel:
         from ..label.relabel import read_decisions
@@ -137,7 +139,8 @@ def validate(task: Task, weights: str | Path | None, data: str | Path | Sequence
     meta, calibration = ckpt["meta"], {}
     if calibrate_out is not None:
         calibration = task.calibrate(infer(x), y.numpy(), **(
-            {"reject_rate": reject_rate, "on": f"{' + '.join(Path(str(d)).name for d in sets)} ({split})"} if reject_rate is not None else {}))
+            {"reject_rate": reject_rate, "on": f"{' + '.join(Path(str(d)).name for d in sets)} ({split})"}
+            if reject_rate is not None else {}))
         if not calibration:
             raise GlanceError(f"{task.name} fits no calibrated values")
         meta = {**meta, **calibration, "calibrated_on": {"data": str(data), "split": split, "images": len(samples),
