@@ -198,17 +198,15 @@ class DetectionTask(Task):
         x, t = self.preprocess_sample(image, target)
         return np.clip((x.transpose(1, 2, 0) + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8), t
 
-    def augment(self, x: torch.Tensor, y: torch.Tensor, zoom: Sequence[float] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Zoom (`zoom` (lo, hi), else the task's range), shift up to a quarter of the image, rotation ±10°,
-        flip, with boxes mapped through the same transform (the box around the moved corners); a box left less
-        than 40% inside the image is dropped. Then colour cast, brightness, contrast, and greyscale for one
-        image in five."""
+    def augment(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zoom (`zoom`), shift up to a quarter of the image, rotation ±10°, flip, with boxes mapped through the
+        same transform (the box around the moved corners); a box left less than 40% inside the image is dropped.
+        Then colour cast, brightness, contrast, and greyscale for one image in five."""
         b, dev, s = x.shape[0], x.device, x.shape[-1]
-        lo, hi = self.zoom if zoom is None else (float(zoom[0]), float(zoom[1]))
-        factor = lo + torch.rand(b, device=dev) * (hi - lo)
+        lo, hi = self.zoom
+        zoom = lo + torch.rand(b, device=dev) * (hi - lo)
         theta = aug.random_affine_theta(x, degrees=10, shift_px=s * 0.25, hflip=0.5)
-        theta[:, :, :2] = theta[:, :, :2] / factor[:, None, None]
+        theta[:, :, :2] = theta[:, :, :2] / zoom[:, None, None]
         x = aug.sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), padding="zeros")
         real = y[..., 4] >= 0
         corners = torch.stack([y[..., [0, 1]], y[..., [2, 1]], y[..., [0, 3]], y[..., [2, 3]]], 2)  # (B, M, 4, 2)
