@@ -87,4 +87,3 @@ def degrade(x: torch.Tensor, prob: float) -> torch.Tensor:
     noise = torch.randn_like(x) * (0.02 + 0.08 * torch.rand(b, 1, 1, 1, device=dev))
     x = torch.where(per_image(b, prob, dev), x + noise, x)
     return x.clamp(-1, 1)
-
