@@ -19,7 +19,7 @@ from ..tasks import Task, get
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 # The values a task's `calibrate` fits on validation and the weights carry in their meta (and card).
-CALIBRATION_KEYS = ("threshold", "threshold_rule", "temperature", "temperature_rule")
+CALIBRATION_KEYS = ("threshold", "threshold_rule", "trust_score", "temperature", "temperature_rule")
 
 
 def shipped_weights(task: str) -> Path:
