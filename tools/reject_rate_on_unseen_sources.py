@@ -3,20 +3,20 @@ the task whose `rejection` scores generated non-digits), from the folds of a lea
 
     python tools/reject_rate_on_unseen_sources.py runs/digits/loso1207 [RATE ...]   (default 0.01 0.005 0.0025)
 
-For each fold (the recipe trained without one source): the threshold that rejects RATE of that fold's own
-validation samples, and at it the share of the held-out source rejected and of the task's generated
-non-samples rejected (`task.rejection`, e.g. letters and scribbles for digits); then the validation share
-a threshold would have to reject so that only 1% of the held-out source is. Last, which confidence score
-separates the held-out source from the non-samples best: at the threshold that rejects 2% of the held-out
-source, the share of each kind of non-sample rejected when the score is the top-1 probability (what the
-product uses), the top-2 probability mass (an answer torn between two classes is not "none of these") or
-the negative entropy.
+For each fold (the recipe trained without one source) and each reject score (`scores`: the top probability
+and the certainty the product can use, the top-2 mass, the largest logit, the energy): the threshold that
+rejects RATE of that fold's own validation samples, and at it the share of the held-out source rejected and
+answered right and of the task's generated non-samples rejected (`task.rejection`, e.g. letters and
+scribbles for digits); then the validation share a threshold would have to reject so that only 1% of the
+held-out source is, and the non-samples rejected at a threshold rejecting 2% of the held-out source (which
+score separates unseen real samples from non-samples best, whatever the rate).
 """
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -32,10 +32,12 @@ def _logsumexp(z: np.ndarray) -> np.ndarray:
     return m + np.log(np.exp(z - m[:, None]).sum(1))
 
 
-# Each score takes the raw outputs (logits); higher means surer.
-SCORES = {"top-1": lambda z: softmax(z).max(1), "top-2 mass": lambda z: np.sort(softmax(z), 1)[:, -2:].sum(1),
-          "negative entropy": lambda z: (softmax(z) * np.log(softmax(z) + 1e-12)).sum(1),
-          "max logit": lambda z: z.max(1), "energy (logsumexp)": _logsumexp}
+def scores(task: Any) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Each score takes the raw outputs (logits); higher means surer. The first two are the product's own
+    (`TrustedThreshold.trust`: the top probability, and the certainty, 1 - entropy / log classes)."""
+    return {"top-1": lambda z: task.trust(z, "top1"), "certainty": lambda z: task.trust(z, "certainty"),
+            "top-2 mass": lambda z: np.sort(softmax(z), 1)[:, -2:].sum(1),
+            "max logit": lambda z: z.max(1), "energy (logsumexp)": _logsumexp}
 
 
 def main(run: Path, rates: list[float]) -> None:
@@ -53,10 +55,9 @@ def main(run: Path, rates: list[float]) -> None:
         held_right = held_p.argmax(1) == np.asarray(held[1])
         _, _, kinds, other_outputs = task.rejection(infer, ckpt["meta"])
         kinds = np.array(kinds)
-        other_p = other_outputs
         print(name, flush=True)
-        for score, f in SCORES.items():
-            val_s, held_s, other_s = f(val_p), f(held_p), f(other_p)
+        for score, f in scores(task).items():
+            val_s, held_s, other_s = f(val_p), f(held_p), f(other_outputs)
             for rate in rates:
                 thr = np.quantile(val_s, rate)
                 kept = held_s >= thr

@@ -29,7 +29,7 @@ from ..data.readers import Samples, photo_groups
 from ..errors import GlanceError
 from ..models import MobileNetV2
 from ..synth import hands as synth_hands
-from .base import ClassificationTask, Task, TrustedThreshold
+from .base import ClassificationTask, Infer, Task, TrustedThreshold
 
 SIZE = 96
 NO_GESTURE = "no_gesture"
@@ -230,8 +230,8 @@ class GesturesTask(TrustedThreshold, ClassificationTask):
                       ) -> dict[str, float]:
         return self.rejection_stats(outputs, targets, meta)
 
-    def source_figures(self, infer: Any, meta: dict[str, Any], path: Path, samples: Any = None,
-                       outputs: Any = None) -> dict[str, float]:
+    def source_figures(self, infer: Infer, meta: dict[str, Any], path: Path, samples: Samples | None = None,
+                       outputs: np.ndarray | None = None) -> dict[str, float]:
         """`no_hand_rejected`: the share of 300 patches of the source's photos that touch no hand box
         answered `no_gesture` (the other direction of rejection; from the odd half of the `negatives`
         photos, whose even half trains). Sources that are crops, not boxed photos, have none."""
